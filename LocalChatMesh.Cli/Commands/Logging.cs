@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace LocalChatMesh.Cli.Commands;
+
+/// <summary>Builds the CLI's loggers: standard error only, and no colour unless it is a terminal.</summary>
+internal static class Logging
+{
+    public static ILoggerFactory Create(LogLevel minimumLevel) =>
+        LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(minimumLevel)
+            .AddSimpleConsole(options =>
+            {
+                options.SingleLine = true;
+                options.TimestampFormat = "HH:mm:ss.fff ";
+                options.ColorBehavior = Console.IsErrorRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
+            })
+            .AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace));
+}

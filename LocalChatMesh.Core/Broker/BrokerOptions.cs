@@ -1,0 +1,93 @@
+using System.Net;
+using System.Reactive.Concurrency;
+using LocalChatMesh.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LocalChatMesh;
+
+/// <summary>
+/// The broker's settings: where it listens and the limits it enforces. Immutable; checked once by
+/// <see cref="ChatBroker.StartAsync"/>, which refuses a bad value with a message naming it.
+/// </summary>
+public sealed record BrokerOptions
+{
+    /// <summary>The defaults: loopback port 5000 and the limits of the protocol.</summary>
+    public static BrokerOptions Default { get; } = new();
+
+    /// <summary>Where to listen. Port 0 picks a free port; <see cref="ChatBroker.LocalEndPoint"/> tells which.</summary>
+    public IPEndPoint EndPoint { get; init; } = ChatEndPoint.Default;
+
+    /// <summary>The most connections at once, handshake or not; one more is told <c>server is full</c>.</summary>
+    public int MaxClients { get; init; } = 4096;
+
+    /// <summary>The longest line accepted from a client, in bytes; a longer one closes the connection.</summary>
+    public int MaxLineLength { get; init; } = LineFramer.DefaultMaxLineLength;
+
+    /// <summary>How long a connection may take to send an acceptable <c>hello</c>.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// A client's outbound backlog in bytes above which the broker stops reading from senders
+    /// until that client catches up (TCP backpressure).
+    /// </summary>
+    public long OutboundSoftLimitBytes { get; init; } = 256 * 1024;
+
+    /// <summary>
+    /// A client's outbound backlog in bytes beyond which nothing more is queued for it: further
+    /// messages for it are dropped and counted. Memory per client never exceeds this by more than a message.
+    /// </summary>
+    public long OutboundHardLimitBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>
+    /// How long a client may hold the senders back (backlog above the soft limit) before it is
+    /// treated as lagging: its messages are dropped and counted, and the senders resume.
+    /// </summary>
+    public TimeSpan LagGrace { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a client with a backlog may make no progress at all before it is disconnected.</summary>
+    public TimeSpan DisconnectGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the slow-consumer rules are checked.</summary>
+    public TimeSpan SlowConsumerCheckInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The most chat messages per second one client may send, or null for no limit.</summary>
+    public double? MaxMessagesPerSecond { get; init; }
+
+    /// <summary>How long a shutdown waits for queued messages to reach the clients before closing.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Where log messages go. Nowhere by default.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    /// <summary>
+    /// The scheduler that every time rule runs on (handshake timeout, lag and disconnect grace,
+    /// rate limit). Replace it with a virtual-time scheduler in tests.
+    /// </summary>
+    internal IScheduler Scheduler { get; init; } = DefaultScheduler.Instance;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(EndPoint, nameof(EndPoint));
+        ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
+        Require(MaxClients >= 1, nameof(MaxClients), MaxClients, "at least 1");
+        Require(MaxLineLength >= 64, nameof(MaxLineLength), MaxLineLength, "at least 64 bytes");
+        Require(HandshakeTimeout > TimeSpan.Zero, nameof(HandshakeTimeout), HandshakeTimeout, "positive");
+        Require(OutboundSoftLimitBytes >= MaxLineLength, nameof(OutboundSoftLimitBytes), OutboundSoftLimitBytes, $"at least {nameof(MaxLineLength)}");
+        Require(OutboundHardLimitBytes > OutboundSoftLimitBytes, nameof(OutboundHardLimitBytes), OutboundHardLimitBytes, $"greater than {nameof(OutboundSoftLimitBytes)}");
+        Require(LagGrace > TimeSpan.Zero, nameof(LagGrace), LagGrace, "positive");
+        Require(DisconnectGrace > LagGrace, nameof(DisconnectGrace), DisconnectGrace, $"greater than {nameof(LagGrace)}");
+        Require(SlowConsumerCheckInterval > TimeSpan.Zero && SlowConsumerCheckInterval <= LagGrace, nameof(SlowConsumerCheckInterval), SlowConsumerCheckInterval, $"positive and at most {nameof(LagGrace)}");
+        Require(MaxMessagesPerSecond is null or > 0, nameof(MaxMessagesPerSecond), MaxMessagesPerSecond, "positive, or null for no limit");
+        Require(DrainTimeout >= TimeSpan.Zero, nameof(DrainTimeout), DrainTimeout, "zero or positive");
+    }
+
+    private static void Require(bool condition, string name, object? value, string expectation)
+    {
+        if (!condition)
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be {expectation}; it is {value}.");
+        }
+    }
+}

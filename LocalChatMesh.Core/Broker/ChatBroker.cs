@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Subjects;
+using LocalChatMesh.Diagnostics;
+using LocalChatMesh.Hub;
+using LocalChatMesh.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace LocalChatMesh;
+
+/// <summary>
+/// A running chat broker: it accepts TCP connections and runs the protocol among them.
+/// Start one with <see cref="StartAsync"/>; stop it with <see cref="StopAsync"/> or by disposing it.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var broker = await ChatBroker.StartAsync(BrokerOptions.Default with { EndPoint = new(IPAddress.Loopback, 0) });
+/// Console.WriteLine($"listening on {broker.LocalEndPoint}");
+/// </code>
+/// </example>
+public sealed class ChatBroker : IAsyncDisposable
+{
+    private readonly BrokerOptions _options;
+    private readonly Socket _listener;
+    private readonly ILogger _logger;
+    private readonly ChatHub _hub;
+    private readonly BackpressureGate _gate = new();
+    private readonly Subject<IHubConnection> _accepted = new();
+    private readonly ConcurrentDictionary<long, TcpConnection> _live = new();
+    private readonly CancellationTokenSource _stopAccepting = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _acceptLoop = Task.CompletedTask;
+    private long _lastConnectionId;
+    private int _stopRequested;
+
+    private ChatBroker(BrokerOptions options, Socket listener)
+    {
+        _options = options;
+        _listener = listener;
+        _logger = options.LoggerFactory.CreateLogger("LocalChatMesh.Broker");
+        _hub = new ChatHub(options);
+        LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
+    }
+
+    /// <summary>The address the broker listens on, with the real port when port 0 was asked for.</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>
+    /// What happens in the broker: connections, joins, chats, errors sent, lag and disconnects
+    /// with their reasons. Observers run on the broker's serialized step and hold it up while they
+    /// run: keep them short, or hand off with ObserveOn. Completes when the broker has stopped.
+    /// </summary>
+    public IObservable<BrokerEvent> Events => _hub.Events;
+
+    /// <summary>The nicknames online now, in join order.</summary>
+    public IReadOnlyList<string> Participants => _hub.Participants;
+
+    /// <summary>Completes when the broker has stopped.</summary>
+    public Task Completion => _stopped.Task;
+
+    /// <summary>Binds the listening socket and starts accepting connections.</summary>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="SocketException">The address cannot be bound (in use, not local).</exception>
+    public static Task<ChatBroker> StartAsync(BrokerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= BrokerOptions.Default;
+        options.Validate();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var listener = new Socket(options.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(options.EndPoint);
+            listener.Listen(1024);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        var broker = new ChatBroker(options, listener);
+        broker.Start();
+        return Task.FromResult(broker);
+    }
+
+    /// <summary>
+    /// Shuts down gracefully: stops accepting, tells every client <c>broker shutting down</c>,
+    /// gives queued messages until <see cref="BrokerOptions.DrainTimeout"/> to go out, then closes
+    /// every connection. Safe to call more than once.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopRequested, 1) == 1)
+        {
+            await _stopped.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await _stopAccepting.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        await _acceptLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        _hub.Shutdown();
+        var draining = Task.WhenAll(_live.Values.Select(connection => connection.Completion));
+        try
+        {
+            await draining.WaitAsync(_options.DrainTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is TimeoutException or OperationCanceledException)
+        {
+            Log.DrainTimedOut(_logger, _live.Count);
+            foreach (var connection in _live.Values)
+            {
+                connection.Abort();
+            }
+
+            await Task.WhenAll(_live.Values.Select(connection => connection.Completion)).ConfigureAwait(false);
+        }
+
+        _accepted.OnCompleted();
+        _hub.Dispose();
+        _accepted.Dispose();
+        _stopAccepting.Dispose();
+        _stopped.TrySetResult();
+    }
+
+    /// <summary>Stops the broker as <see cref="StopAsync"/> does.</summary>
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    private void Start()
+    {
+        _hub.Run(_accepted);
+        Log.Listening(_logger, LocalEndPoint);
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var token = _stopAccepting.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException exception)
+            {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                Log.AcceptFault(_logger, exception);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                continue;
+            }
+
+            socket.NoDelay = true;
+            var connection = new TcpConnection(++_lastConnectionId, socket, _gate, _options);
+            Log.Accepted(_logger, connection.Id, connection.RemoteEndPoint);
+            _live[connection.Id] = connection;
+            _accepted.OnNext(connection);
+            connection.Start();
+            _ = connection.Completion.ContinueWith(
+                (_, state) => _live.TryRemove((long)state!, out var _),
+                connection.Id,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+    }
+}

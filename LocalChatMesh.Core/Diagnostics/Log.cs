@@ -1,0 +1,47 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace LocalChatMesh.Diagnostics;
+
+/// <summary>The broker's log messages, source-generated so a disabled level costs nothing.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "broker listening on {EndPoint}")]
+    public static partial void Listening(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(2, LogLevel.Debug, "connection {ConnectionId} accepted from {RemoteEndPoint}")]
+    public static partial void Accepted(ILogger logger, long connectionId, EndPoint? remoteEndPoint);
+
+    [LoggerMessage(3, LogLevel.Information, "connection {ConnectionId} joined as {Nickname}")]
+    public static partial void Joined(ILogger logger, long connectionId, string nickname);
+
+    [LoggerMessage(4, LogLevel.Information, "connection {ConnectionId} ({Nickname}) closed: {Reason}")]
+    public static partial void Closed(ILogger logger, long connectionId, string? nickname, DisconnectReason reason);
+
+    [LoggerMessage(5, LogLevel.Debug, "connection {ConnectionId} told: {Message}")]
+    public static partial void ErrorSent(ILogger logger, long connectionId, string message);
+
+    [LoggerMessage(6, LogLevel.Warning, "connection {ConnectionId} ({Nickname}) is lagging; its messages are dropped until it catches up")]
+    public static partial void Lagging(ILogger logger, long connectionId, string? nickname);
+
+    [LoggerMessage(7, LogLevel.Information, "connection {ConnectionId} ({Nickname}) caught up after {Dropped} dropped messages")]
+    public static partial void CaughtUp(ILogger logger, long connectionId, string? nickname, long dropped);
+
+    [LoggerMessage(8, LogLevel.Error, "the hub failed while handling connection {ConnectionId}; the connection is closed")]
+    public static partial void HubFault(ILogger logger, Exception exception, long connectionId);
+
+    [LoggerMessage(9, LogLevel.Error, "an observer of the broker's events threw; the event is skipped for it")]
+    public static partial void ObserverFault(ILogger logger, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Information, "broker shutting down: {Connections} connections to drain")]
+    public static partial void ShuttingDown(ILogger logger, int connections);
+
+    [LoggerMessage(11, LogLevel.Warning, "drain deadline passed with {Connections} connections still sending; closing them")]
+    public static partial void DrainTimedOut(ILogger logger, int connections);
+
+    [LoggerMessage(12, LogLevel.Error, "accepting connections failed")]
+    public static partial void AcceptFault(ILogger logger, Exception exception);
+
+    [LoggerMessage(13, LogLevel.Debug, "connection {ConnectionId} transport ended")]
+    public static partial void TransportEnded(ILogger logger, Exception exception, long connectionId);
+}

@@ -1,0 +1,174 @@
+using LocalChatMesh.Protocol;
+using LocalChatMesh.Tests.Support;
+
+namespace LocalChatMesh.Tests.Hub;
+
+/// <summary>The flow-control rules of PROTOCOL.md, on virtual time.</summary>
+public class SlowConsumerTests
+{
+    private const long Soft = 1000;
+    private const long Hard = 4000;
+
+    private static HubHarness CreateHub() => new(options => options with
+    {
+        OutboundSoftLimitBytes = Soft,
+        OutboundHardLimitBytes = Hard,
+        MaxLineLength = 100,
+        LagGrace = TimeSpan.FromSeconds(2),
+        DisconnectGrace = TimeSpan.FromSeconds(30),
+        SlowConsumerCheckInterval = TimeSpan.FromMilliseconds(100),
+    });
+
+    [Test]
+    public void A_client_above_the_soft_limit_holds_the_senders_back_within_the_lag_grace_and_loses_nothing()
+    {
+        using var hub = CreateHub();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.Sink.Stuck = true;
+
+        SendUntilAboveSoftLimit(alice, slow);
+        hub.Advance(TimeSpan.FromSeconds(1.9));
+
+        Assert.That(slow.Sink.HoldsBackSenders, Is.True);
+        slow.Sink.Drain();
+        hub.Advance(TimeSpan.FromSeconds(5));
+        alice.Chat("after");
+
+        Assert.That(slow.Sink.Messages.OfType<ErrorMessage>(), Is.Empty);
+        Assert.That(slow.Sink.Messages[^1], Is.EqualTo(new ChatBroadcastMessage("alice", "after")));
+    }
+
+    [Test]
+    public void After_the_lag_grace_a_stuck_client_lags_its_messages_are_dropped_and_it_is_told_when_it_catches_up()
+    {
+        using var hub = CreateHub();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.Sink.Stuck = true;
+        SendUntilAboveSoftLimit(alice, slow);
+
+        hub.Advance(TimeSpan.FromSeconds(2.1));
+        Assert.That(slow.Sink.HoldsBackSenders, Is.False, "a lagging client no longer holds the senders back");
+        Assert.That(hub.Events.OfType<ClientLaggingEvent>().Single().Nickname, Is.EqualTo("slow"));
+
+        var queued = slow.Sink.Frames.Count;
+        for (var i = 0; i < 7; i++)
+        {
+            alice.Chat($"missed {i}");
+        }
+
+        Assert.That(slow.Sink.Frames, Has.Count.EqualTo(queued), "nothing more is queued for a lagging client");
+        Assert.That(alice.Sink.Messages.OfType<ChatBroadcastMessage>().Count(m => m.Text.StartsWith("missed", StringComparison.Ordinal)), Is.EqualTo(7));
+
+        slow.Sink.Drain();
+        hub.Advance(TimeSpan.FromMilliseconds(100));
+        alice.Chat("back");
+
+        Assert.That(slow.Sink.Messages[^2..], Is.EqualTo(new ServerMessage[]
+        {
+            new ErrorMessage("you are behind by 7 messages; consider reconnecting"),
+            new ChatBroadcastMessage("alice", "back"),
+        }));
+        Assert.That(slow.Sink.HoldsBackSenders, Is.True);
+    }
+
+    [Test]
+    public void A_client_that_keeps_reading_slowly_never_lags()
+    {
+        using var hub = CreateHub();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.Sink.Stuck = true;
+
+        // Above the soft limit, then below it, again and again: each dip restarts the grace.
+        for (var round = 0; round < 20; round++)
+        {
+            SendUntilAboveSoftLimit(alice, slow);
+            hub.Advance(TimeSpan.FromSeconds(1.5));
+            slow.Sink.Read(slow.Sink.BufferedBytes);
+            hub.Advance(TimeSpan.FromMilliseconds(200));
+        }
+
+        Assert.That(hub.Events.OfType<ClientLaggingEvent>(), Is.Empty);
+        Assert.That(slow.Sink.Messages.OfType<ErrorMessage>(), Is.Empty);
+        Assert.That(
+            slow.Sink.Messages.OfType<ChatBroadcastMessage>().Count(),
+            Is.EqualTo(alice.Sink.Messages.OfType<ChatBroadcastMessage>().Count()));
+    }
+
+    [Test]
+    public void The_hard_limit_bounds_the_queue_at_once()
+    {
+        using var hub = CreateHub();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.Sink.Stuck = true;
+
+        for (var i = 0; i < 500; i++)
+        {
+            alice.Chat($"message {i}");
+        }
+
+        Assert.That(slow.Sink.BufferedBytes, Is.LessThanOrEqualTo(Hard));
+        Assert.That(alice.Sink.Messages.OfType<ChatBroadcastMessage>().Count(), Is.EqualTo(500));
+    }
+
+    [Test]
+    public void A_client_that_makes_no_progress_for_the_disconnect_grace_is_disconnected_and_announced()
+    {
+        using var hub = CreateHub();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.Sink.Stuck = true;
+        alice.Chat("unread");
+        alice.Sink.TakeMessages();
+
+        hub.Advance(TimeSpan.FromSeconds(29.8));
+        Assert.That(slow.Sink.IsOpen, Is.True);
+
+        hub.Advance(TimeSpan.FromSeconds(0.3));
+        Assert.That(slow.Sink.Aborted, Is.True);
+        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("slow") }));
+        Assert.That(hub.Events.OfType<ClientDisconnectedEvent>().Single().Reason, Is.EqualTo(DisconnectReason.SlowConsumer));
+        Assert.That(hub.Hub.Participants, Is.EqualTo(new[] { "alice" }));
+    }
+
+    [Test]
+    public void Progress_however_slow_keeps_a_client_connected()
+    {
+        using var hub = CreateHub();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.Sink.Stuck = true;
+        SendUntilAboveSoftLimit(alice, slow);
+
+        for (var minute = 0; minute < 60; minute++)
+        {
+            hub.Advance(TimeSpan.FromSeconds(20));
+            slow.Sink.Read(1);
+        }
+
+        Assert.That(slow.Sink.IsOpen, Is.True);
+    }
+
+    [Test]
+    public void An_idle_client_with_nothing_queued_is_never_disconnected()
+    {
+        using var hub = CreateHub();
+        var idle = hub.Join("idle");
+
+        hub.Advance(TimeSpan.FromHours(2));
+
+        Assert.That(idle.Sink.IsOpen, Is.True);
+    }
+
+    private static void SendUntilAboveSoftLimit(FakeConnection sender, FakeConnection slow)
+    {
+        var i = 0;
+        while (slow.Sink.BufferedBytes <= Soft)
+        {
+            sender.Chat($"filler {i++}");
+        }
+    }
+}

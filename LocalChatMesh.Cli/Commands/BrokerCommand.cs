@@ -20,6 +20,8 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("disconnect-grace", Description = "Seconds a client may make no progress before it is disconnected")] double disconnectGrace = 30,
         [Option("rate-limit", Description = "Most chat messages per second per client (default: no limit)")] double? rateLimit = null,
         [Option("drain-timeout", Description = "Seconds a shutdown waits for queued messages")] double drainTimeout = 2,
+        [Option("allow-remote", Description = "Allow listening on an address other than loopback")] bool allowRemote = false,
+        [Option("token", Description = "Shared secret every hello must carry (default: $CHATMESH_TOKEN, else none)")] string? token = null,
         [Option("log-level", Description = "Trace, Debug, Information, Warning, Error or None")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
@@ -40,6 +42,8 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             DisconnectGrace = Seconds(disconnectGrace),
             MaxMessagesPerSecond = rateLimit,
             DrainTimeout = Seconds(drainTimeout),
+            AllowNonLoopback = allowRemote,
+            Token = token ?? NullIfEmpty(Environment.GetEnvironmentVariable(TokenVariable)),
             LoggerFactory = loggerFactory,
         };
 
@@ -68,6 +72,11 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
 
         return 0;
     }
+
+    /// <summary>The environment variable that holds the shared secret when --token is not given.</summary>
+    public const string TokenVariable = "CHATMESH_TOKEN";
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     private static TimeSpan Seconds(double seconds) =>
         double.IsFinite(seconds) && Math.Abs(seconds) < TimeSpan.MaxValue.TotalSeconds ? TimeSpan.FromSeconds(seconds) : TimeSpan.Zero;

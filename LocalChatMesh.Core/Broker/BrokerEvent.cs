@@ -14,6 +14,9 @@ public enum DisconnectReason
     /// <summary>The handshake was refused: not a hello first, or a nickname that is not allowed.</summary>
     HandshakeRefused,
 
+    /// <summary>The hello did not carry the broker's shared secret.</summary>
+    AuthenticationFailed,
+
     /// <summary>No acceptable hello arrived within the handshake timeout.</summary>
     HandshakeTimeout,
 

@@ -57,6 +57,18 @@ public sealed record BrokerOptions
     /// <summary>How long a shutdown waits for queued messages to reach the clients before closing.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Listening on an address other than loopback exposes the chat beyond this machine, so it
+    /// must be asked for explicitly; the broker then logs a warning.
+    /// </summary>
+    public bool AllowNonLoopback { get; init; }
+
+    /// <summary>
+    /// A shared secret, or null for none. When set, a <c>hello</c> must carry it in a <c>token</c>
+    /// field; it is compared in constant time and a mismatch is refused with a generic error.
+    /// </summary>
+    public string? Token { get; init; }
+
     /// <summary>Where log messages go. Nowhere by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -71,6 +83,14 @@ public sealed record BrokerOptions
     {
         ArgumentNullException.ThrowIfNull(EndPoint, nameof(EndPoint));
         ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
+        if (!AllowNonLoopback && !IPAddress.IsLoopback(EndPoint.Address))
+        {
+            throw new ArgumentException(
+                $"{EndPoint.Address} is not a loopback address: the chat would be reachable from other machines. Set {nameof(AllowNonLoopback)} to listen there.",
+                nameof(EndPoint));
+        }
+
+        Require(Token is null || Token.Length > 0, nameof(Token), Token, "null or non-empty");
         Require(MaxClients >= 1, nameof(MaxClients), MaxClients, "at least 1");
         Require(MaxLineLength >= 64, nameof(MaxLineLength), MaxLineLength, "at least 64 bytes");
         Require(HandshakeTimeout > TimeSpan.Zero, nameof(HandshakeTimeout), HandshakeTimeout, "positive");

@@ -133,6 +133,11 @@ public sealed class ChatBroker : IAsyncDisposable
     {
         _hub.Run(_accepted);
         Log.Listening(_logger, LocalEndPoint);
+        if (!IPAddress.IsLoopback(LocalEndPoint.Address))
+        {
+            Log.ListeningBeyondLoopback(_logger, LocalEndPoint);
+        }
+
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 

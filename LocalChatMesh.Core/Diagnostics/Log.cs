@@ -42,6 +42,9 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Error, "accepting connections failed")]
     public static partial void AcceptFault(ILogger logger, Exception exception);
 
+    [LoggerMessage(14, LogLevel.Warning, "listening on {EndPoint}, which is not loopback: other machines can reach this broker")]
+    public static partial void ListeningBeyondLoopback(ILogger logger, EndPoint endPoint);
+
     [LoggerMessage(13, LogLevel.Debug, "connection {ConnectionId} transport ended")]
     public static partial void TransportEnded(ILogger logger, Exception exception, long connectionId);
 }

@@ -30,6 +30,7 @@ internal sealed class ChatHub : IDisposable
     // Joined connections by nickname key, in join order: the roster a joiner receives.
     private readonly OrderedDictionary<string, ConnectionState> _joined = new(StringComparer.Ordinal);
     private readonly CompositeDisposable _subscriptions = [];
+    private readonly SharedSecret? _secret;
     private bool _stopping;
 
     public ChatHub(BrokerOptions options)
@@ -37,6 +38,7 @@ internal sealed class ChatHub : IDisposable
         _options = options;
         _scheduler = options.Scheduler;
         _logger = options.LoggerFactory.CreateLogger("LocalChatMesh.Broker");
+        _secret = options.Token is null ? null : new SharedSecret(options.Token);
     }
 
     /// <summary>Broker events, published under the hub's lock: observers should be quick.</summary>
@@ -199,6 +201,13 @@ internal sealed class ChatHub : IDisposable
     // to later broadcasts, so the joiner misses nothing and sees nothing twice.
     private void Join(ConnectionState state, HelloMessage hello)
     {
+        // The secret is checked first, so an outsider learns nothing about the nicknames in use.
+        if (_secret is not null && !_secret.Matches(hello.Token))
+        {
+            Refuse(state, "authentication failed", DisconnectReason.AuthenticationFailed);
+            return;
+        }
+
         var refusal = NicknameRules.Check(hello.Nickname, out var nickname);
         var key = refusal is null ? NicknameRules.Key(nickname) : null;
         if (key is not null && _joined.ContainsKey(key))

@@ -48,6 +48,15 @@ internal sealed class HubHarness : IDisposable
         return connection;
     }
 
+    /// <summary>Connects and joins with a token.</summary>
+    public FakeConnection JoinWithToken(string nickname, string token)
+    {
+        var connection = Connect();
+        connection.Say(new HelloMessage(nickname) { Token = token });
+        Assert.That(connection.Sink.Messages.FirstOrDefault(), Is.EqualTo(new WelcomeMessage(nickname)));
+        return connection;
+    }
+
     public void Advance(TimeSpan time) => Scheduler.AdvanceBy(time.Ticks);
 
     public void Dispose() => Hub.Dispose();

@@ -56,6 +56,9 @@ public sealed class ChatBroker : IAsyncDisposable
     /// <summary>The nicknames online now, in join order.</summary>
     public IReadOnlyList<string> Participants => _hub.Participants;
 
+    /// <summary>This broker's Meter, for tests that listen to its instruments alone.</summary>
+    internal System.Diagnostics.Metrics.Meter Meter => _hub.Metrics.Meter;
+
     /// <summary>Completes when the broker has stopped.</summary>
     public Task Completion => _stopped.Task;
 
@@ -164,7 +167,7 @@ public sealed class ChatBroker : IAsyncDisposable
             }
 
             socket.NoDelay = true;
-            var connection = new TcpConnection(++_lastConnectionId, socket, _gate, _options);
+            var connection = new TcpConnection(++_lastConnectionId, socket, _gate, _options, _hub.Metrics);
             Log.Accepted(_logger, connection.Id, connection.RemoteEndPoint);
             _live[connection.Id] = connection;
             _accepted.OnNext(connection);

@@ -36,10 +36,14 @@ internal sealed class ChatHub : IDisposable
     public ChatHub(BrokerOptions options)
     {
         _options = options;
+        Metrics = new BrokerMetrics(CountConnections, CountQueuedBytes);
         _scheduler = options.Scheduler;
         _logger = options.LoggerFactory.CreateLogger("LocalChatMesh.Broker");
         _secret = options.Token is null ? null : new SharedSecret(options.Token);
     }
+
+    /// <summary>The broker's instruments; the transport adds its byte counts here.</summary>
+    public BrokerMetrics Metrics { get; }
 
     /// <summary>Broker events, published under the hub's lock: observers should be quick.</summary>
     public IObservable<BrokerEvent> Events => _events.AsObservable();
@@ -61,7 +65,7 @@ internal sealed class ChatHub : IDisposable
     {
         _subscriptions.Add(_scheduler.SchedulePeriodic(_options.SlowConsumerCheckInterval, CheckSlowConsumers));
         _subscriptions.Add(connections
-            .SelectMany(connection => Inputs(new ConnectionState(connection, _options.OutboundHardLimitBytes)))
+            .SelectMany(connection => Inputs(new ConnectionState(connection, _options.OutboundHardLimitBytes, Metrics)))
             .Synchronize(_gate)
             .Subscribe(Process));
     }
@@ -95,6 +99,23 @@ internal sealed class ChatHub : IDisposable
             _events.OnCompleted();
             _events.Dispose();
             _broadcast.Dispose();
+            Metrics.Dispose();
+        }
+    }
+
+    private long CountConnections()
+    {
+        lock (_gate)
+        {
+            return _connections.Count;
+        }
+    }
+
+    private long CountQueuedBytes()
+    {
+        lock (_gate)
+        {
+            return _connections.Values.Sum(state => state.Outbound.BufferedBytes);
         }
     }
 
@@ -118,6 +139,7 @@ internal sealed class ChatHub : IDisposable
                     Open(state);
                     break;
                 case HubInputKind.Message when state.Phase != ConnectionPhase.Closed:
+                    Metrics.MessagesIn.Add(1);
                     Handle(state, input.Message!);
                     break;
                 case HubInputKind.Completed:
@@ -142,6 +164,7 @@ internal sealed class ChatHub : IDisposable
     private void Open(ConnectionState state)
     {
         _connections.Add(state.Id, state);
+        Metrics.Accepted.Add(1);
         Publish(new ClientConnectedEvent(state.Id, state.Connection.RemoteEndPoint));
         if (_stopping)
         {
@@ -240,6 +263,7 @@ internal sealed class ChatHub : IDisposable
         Broadcast(new UserJoinedMessage(nickname));
         _joined.Add(key!, state);
         state.BroadcastSubscription = _broadcast.Subscribe(state);
+        Metrics.Joined.Add(1);
         Log.Joined(_logger, state.Id, nickname);
         Publish(new ClientJoinedEvent(state.Id, nickname));
     }
@@ -270,7 +294,11 @@ internal sealed class ChatHub : IDisposable
     }
 
     /// <summary>Encodes once; the Subject hands the same array to every joined connection.</summary>
-    private void Broadcast(ServerMessage message) => _broadcast.OnNext(MessageEncoder.Encode(message));
+    private void Broadcast(ServerMessage message)
+    {
+        Metrics.MessagesOut.Add(_joined.Count);
+        _broadcast.OnNext(MessageEncoder.Encode(message));
+    }
 
     private void SendError(ConnectionState state, string text)
     {
@@ -318,6 +346,13 @@ internal sealed class ChatHub : IDisposable
         else
         {
             state.Outbound.Abort();
+        }
+
+        Metrics.Disconnects.Add(1, BrokerMetrics.Reason(reason));
+        if (!wasJoined && reason is DisconnectReason.HandshakeRefused or DisconnectReason.AuthenticationFailed
+                or DisconnectReason.HandshakeTimeout or DisconnectReason.ServerFull)
+        {
+            Metrics.Refused.Add(1, BrokerMetrics.Reason(reason));
         }
 
         Log.Closed(_logger, state.Id, state.Nickname, reason);
@@ -395,6 +430,7 @@ internal sealed class ChatHub : IDisposable
     private void CatchUp(ConnectionState state)
     {
         Log.CaughtUp(_logger, state.Id, state.Nickname, state.Dropped);
+        Metrics.LagWarnings.Add(1);
         SendError(state, $"you are behind by {state.Dropped} messages; consider reconnecting");
         state.Lagging = false;
         state.LagReported = false;

@@ -1,3 +1,4 @@
+using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Protocol;
 
 namespace LocalChatMesh.Hub;
@@ -13,7 +14,7 @@ internal enum ConnectionPhase
 /// What the hub knows of one connection. Touched only under the hub's lock, except
 /// <see cref="OnNext"/>, which the broadcast Subject calls, also under that lock.
 /// </summary>
-internal sealed class ConnectionState(IHubConnection connection, long hardLimitBytes) : IObserver<byte[]>
+internal sealed class ConnectionState(IHubConnection connection, long hardLimitBytes, BrokerMetrics metrics) : IObserver<byte[]>
 {
     public IHubConnection Connection { get; } = connection;
 
@@ -52,7 +53,11 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
     public DateTimeOffset LastProgressAt { get; set; }
 
     /// <summary>Sends a frame to this client alone.</summary>
-    public void Send(ServerMessage message) => Outbound.Enqueue(MessageEncoder.Encode(message));
+    public void Send(ServerMessage message)
+    {
+        metrics.MessagesOut.Add(1);
+        Outbound.Enqueue(MessageEncoder.Encode(message));
+    }
 
     /// <summary>A broadcast frame: queued unless the client is lagging or its queue is at the hard limit.</summary>
     public void OnNext(byte[] value)
@@ -67,6 +72,7 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
         if (Lagging)
         {
             Dropped++;
+            metrics.Dropped.Add(1);
             return;
         }
 

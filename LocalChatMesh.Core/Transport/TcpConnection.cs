@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Subjects;
+using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub;
 using LocalChatMesh.Protocol;
 
@@ -29,10 +30,12 @@ internal sealed class TcpConnection : IHubConnection
     private readonly Subject<ClientMessage> _inbound = new();
     private readonly OutboundQueue _outbound;
     private readonly CancellationTokenSource _abort = new();
+    private readonly BrokerMetrics _metrics;
     private volatile bool _closing;
 
-    public TcpConnection(long id, Socket socket, BackpressureGate gate, BrokerOptions options)
+    public TcpConnection(long id, Socket socket, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
     {
+        _metrics = metrics;
         Id = id;
         _socket = socket;
         _gate = gate;
@@ -119,7 +122,9 @@ internal sealed class TcpConnection : IHubConnection
                 }
 
                 // Once closing, input is read and thrown away until the peer closes.
-                reader.AdvanceTo(_closing || ended ? buffer.End : buffer.Start, buffer.End);
+                var consumed = _closing || ended ? buffer.End : buffer.Start;
+                _metrics.BytesIn.Add(result.Buffer.Slice(0, consumed).Length);
+                reader.AdvanceTo(consumed, buffer.End);
                 if (result.IsCompleted)
                 {
                     break;
@@ -227,6 +232,7 @@ internal sealed class TcpConnection : IHubConnection
         while (!bytes.IsEmpty)
         {
             var sent = await _socket.SendAsync(bytes, SocketFlags.None, _abort.Token).ConfigureAwait(false);
+            _metrics.BytesOut.Add(sent);
             bytes = bytes[sent..];
         }
     }

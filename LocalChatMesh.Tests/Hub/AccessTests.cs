@@ -1,5 +1,6 @@
 using System.Net;
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Testing;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Hub;
@@ -12,9 +13,9 @@ public class AccessTests
         using var hub = new HubHarness(options => options with { Token = "s3cret" });
         var alice = hub.Connect();
 
-        alice.Say(new HelloMessage("alice") { Token = "s3cret" });
+        alice.Send(new HelloMessage("alice") { Token = "s3cret" });
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
     }
 
     [TestCase(null)]
@@ -25,13 +26,13 @@ public class AccessTests
     public void With_a_secret_any_other_hello_is_refused_with_a_generic_error(string? token)
     {
         using var hub = new HubHarness(options => options with { Token = "s3cret" });
-        hub.JoinWithToken("alice", "s3cret");
+        hub.Join("alice", "s3cret");
         var intruder = hub.Connect();
 
-        intruder.Say(new HelloMessage("alice") { Token = token });
+        intruder.Send(new HelloMessage("alice") { Token = token });
 
-        Assert.That(intruder.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("authentication failed") }), "the same answer whether or not the nickname is taken");
-        Assert.That(intruder.Sink.Closed, Is.True);
+        Assert.That(intruder.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("authentication failed") }), "the same answer whether or not the nickname is taken");
+        Assert.That(intruder.ClosedGracefully, Is.True);
         Assert.That(hub.Events.OfType<ClientDisconnectedEvent>().Single().Reason, Is.EqualTo(DisconnectReason.AuthenticationFailed));
     }
 
@@ -41,9 +42,9 @@ public class AccessTests
         using var hub = new HubHarness();
         var alice = hub.Connect();
 
-        alice.Say(new HelloMessage("alice") { Token = "anything" });
+        alice.Send(new HelloMessage("alice") { Token = "anything" });
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
     }
 
     [Test]

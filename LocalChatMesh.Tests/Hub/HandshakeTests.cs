@@ -1,5 +1,6 @@
 using LocalChatMesh.Hub;
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Testing;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Hub;
@@ -12,10 +13,10 @@ public class HandshakeTests
         using var hub = new HubHarness();
         var alice = hub.Connect();
 
-        alice.Say(new HelloMessage("  alice \t"));
+        alice.Send(new HelloMessage("  alice \t"));
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
-        Assert.That(hub.Hub.Participants, Is.EqualTo(new[] { "alice" }));
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
+        Assert.That(hub.Broker.Participants, Is.EqualTo(new[] { "alice" }));
     }
 
     [TestCase("", "nickname cannot be empty")]
@@ -30,11 +31,11 @@ public class HandshakeTests
         using var hub = new HubHarness();
         var client = hub.Connect();
 
-        client.Say(new HelloMessage(nickname));
+        client.Send(new HelloMessage(nickname));
 
-        Assert.That(client.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage(expected) }));
-        Assert.That(client.Sink.Closed, Is.True);
-        Assert.That(hub.Hub.Participants, Is.Empty);
+        Assert.That(client.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage(expected) }));
+        Assert.That(client.ClosedGracefully, Is.True);
+        Assert.That(hub.Broker.Participants, Is.Empty);
     }
 
     [Test]
@@ -56,22 +57,22 @@ public class HandshakeTests
         var alice = hub.Join("alice");
         var other = hub.Connect();
 
-        other.Say(new HelloMessage(nickname));
+        other.Send(new HelloMessage(nickname));
 
-        Assert.That(other.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage($"nickname '{nickname.Trim()}' is already in use") }));
-        Assert.That(other.Sink.Closed, Is.True);
-        Assert.That(alice.Sink.TakeMessages(), Has.None.InstanceOf<UserJoinedMessage>());
+        Assert.That(other.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage($"nickname '{nickname.Trim()}' is already in use") }));
+        Assert.That(other.ClosedGracefully, Is.True);
+        Assert.That(alice.TakeReceived(), Has.None.InstanceOf<UserJoinedMessage>());
     }
 
     [Test]
     public void A_nickname_is_free_again_once_its_owner_left()
     {
         using var hub = new HubHarness();
-        hub.Join("alice").Leave();
+        hub.Join("alice").Close();
 
         hub.Join("Alice");
 
-        Assert.That(hub.Hub.Participants, Is.EqualTo(new[] { "Alice" }));
+        Assert.That(hub.Broker.Participants, Is.EqualTo(new[] { "Alice" }));
     }
 
     [Test]
@@ -82,8 +83,8 @@ public class HandshakeTests
 
         client.Chat("hi");
 
-        Assert.That(client.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("expected a hello message first") }));
-        Assert.That(client.Sink.Closed, Is.True);
+        Assert.That(client.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("expected a hello message first") }));
+        Assert.That(client.ClosedGracefully, Is.True);
     }
 
     [Test]
@@ -92,10 +93,10 @@ public class HandshakeTests
         using var hub = new HubHarness();
         var client = hub.Connect();
 
-        client.Say(new UnreadableLine("missing field 'type'"));
+        client.Send(new UnreadableLine("missing field 'type'"));
 
-        Assert.That(client.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("missing field 'type'") }));
-        Assert.That(client.Sink.Closed, Is.True);
+        Assert.That(client.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("missing field 'type'") }));
+        Assert.That(client.ClosedGracefully, Is.True);
     }
 
     [Test]
@@ -105,10 +106,10 @@ public class HandshakeTests
         var client = hub.Connect();
         client.Chat("hi");
 
-        client.Say(new HelloMessage("alice"));
+        client.Send(new HelloMessage("alice"));
 
-        Assert.That(client.Sink.Messages, Has.Count.EqualTo(1));
-        Assert.That(hub.Hub.Participants, Is.Empty);
+        Assert.That(client.Received, Has.Count.EqualTo(1));
+        Assert.That(hub.Broker.Participants, Is.Empty);
     }
 
     [Test]
@@ -116,17 +117,17 @@ public class HandshakeTests
     {
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
-        alice.Say(new HelloMessage("bob"));
+        alice.Send(new HelloMessage("bob"));
         alice.Chat("still here");
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[]
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[]
         {
             new ErrorMessage("already connected"),
             new ChatBroadcastMessage("alice", "still here"),
         }));
-        Assert.That(alice.Sink.IsOpen, Is.True);
+        Assert.That(alice.IsOpen(), Is.True);
     }
 
     [Test]
@@ -136,12 +137,12 @@ public class HandshakeTests
         var silent = hub.Connect();
 
         hub.Advance(TimeSpan.FromSeconds(10) - TimeSpan.FromTicks(1));
-        Assert.That(silent.Sink.Frames, Is.Empty);
-        Assert.That(silent.Sink.IsOpen, Is.True);
+        Assert.That(silent.Frames, Is.Empty);
+        Assert.That(silent.IsOpen(), Is.True);
 
         hub.Advance(TimeSpan.FromTicks(1));
-        Assert.That(silent.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("handshake timed out: no hello within 10 s") }));
-        Assert.That(silent.Sink.Closed, Is.True);
+        Assert.That(silent.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("handshake timed out: no hello within 10 s") }));
+        Assert.That(silent.ClosedGracefully, Is.True);
         Assert.That(hub.Events.OfType<ClientDisconnectedEvent>().Single().Reason, Is.EqualTo(DisconnectReason.HandshakeTimeout));
     }
 
@@ -153,7 +154,7 @@ public class HandshakeTests
 
         hub.Advance(TimeSpan.FromHours(1));
 
-        Assert.That(alice.Sink.IsOpen, Is.True);
-        Assert.That(alice.Sink.Messages, Has.Count.EqualTo(1));
+        Assert.That(alice.IsOpen(), Is.True);
+        Assert.That(alice.Received, Has.Count.EqualTo(1));
     }
 }

@@ -1,5 +1,6 @@
 using LocalChatMesh.Hub;
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Testing;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Hub;
@@ -13,7 +14,7 @@ public class JoinAndChatTests
 
         var alice = hub.Join("alice");
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("alice") }));
     }
 
     [Test]
@@ -22,14 +23,14 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var bob = hub.Join("bob");
         var carol = hub.Join("carol");
-        bob.Sink.TakeMessages();
-        carol.Sink.TakeMessages();
+        bob.TakeReceived();
+        carol.TakeReceived();
 
         var dave = hub.Join("dave");
 
-        Assert.That(dave.Sink.Messages, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("dave"), new RosterMessage(["bob", "carol"]) }));
-        Assert.That(bob.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserJoinedMessage("dave") }));
-        Assert.That(carol.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserJoinedMessage("dave") }));
+        Assert.That(dave.Received, Is.EqualTo(new ServerMessage[] { new WelcomeMessage("dave"), new RosterMessage(["bob", "carol"]) }));
+        Assert.That(bob.Received, Is.EqualTo(new ServerMessage[] { new UserJoinedMessage("dave") }));
+        Assert.That(carol.Received, Is.EqualTo(new ServerMessage[] { new UserJoinedMessage("dave") }));
     }
 
     [Test]
@@ -38,14 +39,14 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
         var bob = hub.Join("bob");
-        alice.Sink.TakeMessages();
-        bob.Sink.TakeMessages();
+        alice.TakeReceived();
+        bob.TakeReceived();
 
         alice.Chat("hello world");
 
         var expected = new ServerMessage[] { new ChatBroadcastMessage("alice", "hello world") };
-        Assert.That(alice.Sink.Messages, Is.EqualTo(expected));
-        Assert.That(bob.Sink.Messages, Is.EqualTo(expected));
+        Assert.That(alice.Received, Is.EqualTo(expected));
+        Assert.That(bob.Received, Is.EqualTo(expected));
     }
 
     [Test]
@@ -57,7 +58,7 @@ public class JoinAndChatTests
 
         alice.Chat("shared");
 
-        Assert.That(alice.Sink.Frames[^1], Is.SameAs(bob.Sink.Frames[^1]));
+        Assert.That(alice.Frames[^1], Is.SameAs(bob.Frames[^1]));
     }
 
     [TestCase("")]
@@ -67,11 +68,11 @@ public class JoinAndChatTests
     {
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
         alice.Chat(text);
 
-        Assert.That(alice.Sink.Frames, Is.Empty);
+        Assert.That(alice.Frames, Is.Empty);
         Assert.That(hub.Events.OfType<ChatEvent>(), Is.Empty);
     }
 
@@ -80,12 +81,12 @@ public class JoinAndChatTests
     {
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
-        alice.Say(new UnreadableLine("unknown message type 'dance'"));
+        alice.Send(new UnreadableLine("unknown message type 'dance'"));
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("unknown message type 'dance'") }));
-        Assert.That(alice.Sink.IsOpen, Is.True);
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("unknown message type 'dance'") }));
+        Assert.That(alice.IsOpen(), Is.True);
     }
 
     [Test]
@@ -94,13 +95,13 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
         var bob = hub.Join("bob");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
-        bob.Leave();
+        bob.Close();
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("bob") }));
-        Assert.That(bob.Sink.Closed, Is.True);
-        Assert.That(hub.Hub.Participants, Is.EqualTo(new[] { "alice" }));
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("bob") }));
+        Assert.That(bob.ClosedGracefully, Is.True);
+        Assert.That(hub.Broker.Participants, Is.EqualTo(new[] { "alice" }));
     }
 
     [Test]
@@ -109,12 +110,12 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
         var bob = hub.Join("bob");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
         bob.Fail(new IOException("connection reset"));
 
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("bob") }));
-        Assert.That(bob.Sink.Aborted, Is.True);
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("bob") }));
+        Assert.That(bob.Aborted, Is.True);
         Assert.That(hub.Events.OfType<ClientDisconnectedEvent>().Single(), Is.EqualTo(new ClientDisconnectedEvent(bob.Id, "bob", DisconnectReason.TransportError)));
     }
 
@@ -123,11 +124,11 @@ public class JoinAndChatTests
     {
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
-        hub.Connect().Leave();
+        hub.Connect().Close();
 
-        Assert.That(alice.Sink.Frames, Is.Empty);
+        Assert.That(alice.Frames, Is.Empty);
     }
 
     [Test]
@@ -136,14 +137,14 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
         var bob = hub.Join("bob");
-        alice.Sink.TakeMessages();
-        bob.Sink.TakeMessages();
+        alice.TakeReceived();
+        bob.TakeReceived();
 
         bob.Fail(new LineTooLongException(8192));
 
-        Assert.That(bob.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("line exceeds the limit of 8192 bytes") }));
-        Assert.That(bob.Sink.Closed, Is.True);
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("bob") }));
+        Assert.That(bob.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("line exceeds the limit of 8192 bytes") }));
+        Assert.That(bob.ClosedGracefully, Is.True);
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("bob") }));
     }
 
     [Test]
@@ -152,14 +153,14 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
         var bob = hub.Join("bob");
-        alice.Sink.TakeMessages();
-        bob.Sink.TakeMessages();
+        alice.TakeReceived();
+        bob.TakeReceived();
 
         alice.Chat("1");
         var carol = hub.Join("carol");
         bob.Chat("2");
         carol.Chat("3");
-        carol.Leave();
+        carol.Close();
         alice.Chat("4");
 
         var expected = new ServerMessage[]
@@ -171,9 +172,9 @@ public class JoinAndChatTests
             new UserLeftMessage("carol"),
             new ChatBroadcastMessage("alice", "4"),
         };
-        Assert.That(alice.Sink.Messages, Is.EqualTo(expected));
-        Assert.That(bob.Sink.Messages, Is.EqualTo(expected));
-        Assert.That(carol.Sink.Messages, Is.EqualTo(new ServerMessage[]
+        Assert.That(alice.Received, Is.EqualTo(expected));
+        Assert.That(bob.Received, Is.EqualTo(expected));
+        Assert.That(carol.Received, Is.EqualTo(new ServerMessage[]
         {
             new WelcomeMessage("carol"),
             new RosterMessage(["alice", "bob"]),
@@ -188,7 +189,7 @@ public class JoinAndChatTests
         using var hub = new HubHarness();
         var alice = hub.Join("alice");
         alice.Chat("hi");
-        alice.Leave();
+        alice.Close();
 
         Assert.That(hub.Events, Is.EqualTo(new BrokerEvent[]
         {
@@ -203,11 +204,11 @@ public class JoinAndChatTests
     public void An_observer_that_throws_does_not_break_the_hub()
     {
         using var hub = new HubHarness();
-        using var faulty = hub.Hub.Events.Subscribe(_ => throw new InvalidOperationException("observer bug"));
+        using var faulty = hub.Broker.Events.Subscribe(_ => throw new InvalidOperationException("observer bug"));
 
         var alice = hub.Join("alice");
         alice.Chat("still works");
 
-        Assert.That(alice.Sink.Messages[^1], Is.EqualTo(new ChatBroadcastMessage("alice", "still works")));
+        Assert.That(alice.Received[^1], Is.EqualTo(new ChatBroadcastMessage("alice", "still works")));
     }
 }

@@ -1,4 +1,5 @@
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Testing;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Hub;
@@ -14,16 +15,16 @@ public class LimitsTests
 
         var third = hub.Connect();
 
-        Assert.That(third.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("server is full") }));
-        Assert.That(third.Sink.Closed, Is.True);
-        Assert.That(pending.Sink.IsOpen, Is.True, "a connection mid-handshake counts, and keeps its place");
+        Assert.That(third.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("server is full") }));
+        Assert.That(third.ClosedGracefully, Is.True);
+        Assert.That(pending.IsOpen(), Is.True, "a connection mid-handshake counts, and keeps its place");
     }
 
     [Test]
     public void A_place_freed_by_a_leaver_can_be_taken()
     {
         using var hub = new HubHarness(options => options with { MaxClients = 1 });
-        hub.Join("alice").Leave();
+        hub.Join("alice").Close();
 
         hub.Join("bob");
     }
@@ -34,21 +35,21 @@ public class LimitsTests
         using var hub = new HubHarness(options => options with { MaxMessagesPerSecond = 5 });
         var flooder = hub.Join("flooder");
         var bob = hub.Join("bob");
-        flooder.Sink.TakeMessages();
-        bob.Sink.TakeMessages();
+        flooder.TakeReceived();
+        bob.TakeReceived();
 
         for (var i = 0; i < 50; i++)
         {
             flooder.Chat($"flood {i}");
         }
 
-        var seen = bob.Sink.TakeMessages().Cast<ChatBroadcastMessage>().Select(m => m.Text);
+        var seen = bob.TakeReceived().Cast<ChatBroadcastMessage>().Select(m => m.Text);
         Assert.That(seen, Is.EqualTo(Enumerable.Range(0, 5).Select(i => $"flood {i}")), "a burst of one second's worth passes");
-        Assert.That(flooder.Sink.Messages.OfType<ErrorMessage>().Select(e => e.Message), Is.EqualTo(new[]
+        Assert.That(flooder.Received.OfType<ErrorMessage>().Select(e => e.Message), Is.EqualTo(new[]
         {
             "rate limit exceeded: at most 5 messages per second; messages are dropped until you slow down",
         }));
-        Assert.That(flooder.Sink.IsOpen, Is.True);
+        Assert.That(flooder.IsOpen(), Is.True);
 
         hub.Advance(TimeSpan.FromSeconds(1));
         for (var i = 0; i < 6; i++)
@@ -56,8 +57,8 @@ public class LimitsTests
             flooder.Chat($"later {i}");
         }
 
-        Assert.That(bob.Sink.Messages.Cast<ChatBroadcastMessage>().Select(m => m.Text), Is.EqualTo(Enumerable.Range(0, 5).Select(i => $"later {i}")));
-        Assert.That(flooder.Sink.Messages.OfType<ErrorMessage>().Count(), Is.EqualTo(2), "a new run of refusals gets a new notice");
+        Assert.That(bob.Received.Cast<ChatBroadcastMessage>().Select(m => m.Text), Is.EqualTo(Enumerable.Range(0, 5).Select(i => $"later {i}")));
+        Assert.That(flooder.Received.OfType<ErrorMessage>().Count(), Is.EqualTo(2), "a new run of refusals gets a new notice");
     }
 
     [Test]
@@ -72,7 +73,7 @@ public class LimitsTests
             hub.Advance(TimeSpan.FromMilliseconds(100));
         }
 
-        Assert.That(steady.Sink.Messages.OfType<ChatBroadcastMessage>().Count(), Is.EqualTo(1000));
-        Assert.That(steady.Sink.Messages.OfType<ErrorMessage>(), Is.Empty);
+        Assert.That(steady.Received.OfType<ChatBroadcastMessage>().Count(), Is.EqualTo(1000));
+        Assert.That(steady.Received.OfType<ErrorMessage>(), Is.Empty);
     }
 }

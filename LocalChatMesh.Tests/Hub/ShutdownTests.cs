@@ -1,4 +1,5 @@
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Testing;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Hub;
@@ -12,18 +13,18 @@ public class ShutdownTests
         var alice = hub.Join("alice");
         var bob = hub.Join("bob");
         var pending = hub.Connect();
-        alice.Sink.TakeMessages();
-        bob.Sink.TakeMessages();
+        alice.TakeReceived();
+        bob.TakeReceived();
 
-        hub.Hub.Shutdown();
+        hub.Broker.Shutdown();
 
         foreach (var client in new[] { alice, bob, pending })
         {
-            Assert.That(client.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("broker shutting down") }));
-            Assert.That(client.Sink.Closed, Is.True);
+            Assert.That(client.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("broker shutting down") }));
+            Assert.That(client.ClosedGracefully, Is.True);
         }
 
-        Assert.That(hub.Hub.Participants, Is.Empty);
+        Assert.That(hub.Broker.Participants, Is.Empty);
     }
 
     [Test]
@@ -32,26 +33,26 @@ public class ShutdownTests
         using var hub = new HubHarness(options => options with { OutboundSoftLimitBytes = 8192, OutboundHardLimitBytes = 9000 });
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
         for (var i = 0; i < 500; i++)
         {
             alice.Chat($"message {i}");
         }
 
-        hub.Hub.Shutdown();
+        hub.Broker.Shutdown();
 
-        Assert.That(slow.Sink.Messages[^1], Is.EqualTo(new ErrorMessage("broker shutting down")));
+        Assert.That(slow.Received[^1], Is.EqualTo(new ErrorMessage("broker shutting down")));
     }
 
     [Test]
     public void A_connection_arriving_during_shutdown_is_told_too()
     {
         using var hub = new HubHarness();
-        hub.Hub.Shutdown();
+        hub.Broker.Shutdown();
 
         var late = hub.Connect();
 
-        Assert.That(late.Sink.Messages, Is.EqualTo(new ServerMessage[] { new ErrorMessage("broker shutting down") }));
-        Assert.That(late.Sink.Closed, Is.True);
+        Assert.That(late.Received, Is.EqualTo(new ServerMessage[] { new ErrorMessage("broker shutting down") }));
+        Assert.That(late.ClosedGracefully, Is.True);
     }
 }

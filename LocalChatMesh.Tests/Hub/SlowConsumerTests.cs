@@ -1,4 +1,5 @@
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Testing;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Hub;
@@ -25,18 +26,18 @@ public class SlowConsumerTests
         using var hub = CreateHub();
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
 
         SendUntilAboveSoftLimit(alice, slow);
         hub.Advance(TimeSpan.FromSeconds(1.9));
 
-        Assert.That(slow.Sink.HoldsBackSenders, Is.True);
-        slow.Sink.Drain();
+        Assert.That(slow.HoldsBackSenders, Is.True);
+        slow.IsReading = true;
         hub.Advance(TimeSpan.FromSeconds(5));
         alice.Chat("after");
 
-        Assert.That(slow.Sink.Messages.OfType<ErrorMessage>(), Is.Empty);
-        Assert.That(slow.Sink.Messages[^1], Is.EqualTo(new ChatBroadcastMessage("alice", "after")));
+        Assert.That(slow.Received.OfType<ErrorMessage>(), Is.Empty);
+        Assert.That(slow.Received[^1], Is.EqualTo(new ChatBroadcastMessage("alice", "after")));
     }
 
     [Test]
@@ -45,32 +46,32 @@ public class SlowConsumerTests
         using var hub = CreateHub();
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
         SendUntilAboveSoftLimit(alice, slow);
 
         hub.Advance(TimeSpan.FromSeconds(2.1));
-        Assert.That(slow.Sink.HoldsBackSenders, Is.False, "a lagging client no longer holds the senders back");
+        Assert.That(slow.HoldsBackSenders, Is.False, "a lagging client no longer holds the senders back");
         Assert.That(hub.Events.OfType<ClientLaggingEvent>().Single().Nickname, Is.EqualTo("slow"));
 
-        var queued = slow.Sink.Frames.Count;
+        var queued = slow.Frames.Count;
         for (var i = 0; i < 7; i++)
         {
             alice.Chat($"missed {i}");
         }
 
-        Assert.That(slow.Sink.Frames, Has.Count.EqualTo(queued), "nothing more is queued for a lagging client");
-        Assert.That(alice.Sink.Messages.OfType<ChatBroadcastMessage>().Count(m => m.Text.StartsWith("missed", StringComparison.Ordinal)), Is.EqualTo(7));
+        Assert.That(slow.Frames, Has.Count.EqualTo(queued), "nothing more is queued for a lagging client");
+        Assert.That(alice.Received.OfType<ChatBroadcastMessage>().Count(m => m.Text.StartsWith("missed", StringComparison.Ordinal)), Is.EqualTo(7));
 
-        slow.Sink.Drain();
+        slow.IsReading = true;
         hub.Advance(TimeSpan.FromMilliseconds(100));
         alice.Chat("back");
 
-        Assert.That(slow.Sink.Messages[^2..], Is.EqualTo(new ServerMessage[]
+        Assert.That(slow.Received.TakeLast(2), Is.EqualTo(new ServerMessage[]
         {
             new ErrorMessage("you are behind by 7 messages; consider reconnecting"),
             new ChatBroadcastMessage("alice", "back"),
         }));
-        Assert.That(slow.Sink.HoldsBackSenders, Is.True);
+        Assert.That(slow.HoldsBackSenders, Is.True);
     }
 
     [Test]
@@ -79,22 +80,22 @@ public class SlowConsumerTests
         using var hub = CreateHub();
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
 
         // Above the soft limit, then below it, again and again: each dip restarts the grace.
         for (var round = 0; round < 20; round++)
         {
             SendUntilAboveSoftLimit(alice, slow);
             hub.Advance(TimeSpan.FromSeconds(1.5));
-            slow.Sink.Read(slow.Sink.BufferedBytes);
+            slow.Read(slow.BufferedBytes);
             hub.Advance(TimeSpan.FromMilliseconds(200));
         }
 
         Assert.That(hub.Events.OfType<ClientLaggingEvent>(), Is.Empty);
-        Assert.That(slow.Sink.Messages.OfType<ErrorMessage>(), Is.Empty);
+        Assert.That(slow.Received.OfType<ErrorMessage>(), Is.Empty);
         Assert.That(
-            slow.Sink.Messages.OfType<ChatBroadcastMessage>().Count(),
-            Is.EqualTo(alice.Sink.Messages.OfType<ChatBroadcastMessage>().Count()));
+            slow.Received.OfType<ChatBroadcastMessage>().Count(),
+            Is.EqualTo(alice.Received.OfType<ChatBroadcastMessage>().Count()));
     }
 
     [Test]
@@ -103,15 +104,15 @@ public class SlowConsumerTests
         using var hub = CreateHub();
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
 
         for (var i = 0; i < 500; i++)
         {
             alice.Chat($"message {i}");
         }
 
-        Assert.That(slow.Sink.BufferedBytes, Is.LessThanOrEqualTo(Hard));
-        Assert.That(alice.Sink.Messages.OfType<ChatBroadcastMessage>().Count(), Is.EqualTo(500));
+        Assert.That(slow.BufferedBytes, Is.LessThanOrEqualTo(Hard));
+        Assert.That(alice.Received.OfType<ChatBroadcastMessage>().Count(), Is.EqualTo(500));
     }
 
     [Test]
@@ -120,18 +121,18 @@ public class SlowConsumerTests
         using var hub = CreateHub();
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
         alice.Chat("unread");
-        alice.Sink.TakeMessages();
+        alice.TakeReceived();
 
         hub.Advance(TimeSpan.FromSeconds(29.8));
-        Assert.That(slow.Sink.IsOpen, Is.True);
+        Assert.That(slow.IsOpen(), Is.True);
 
         hub.Advance(TimeSpan.FromSeconds(0.3));
-        Assert.That(slow.Sink.Aborted, Is.True);
-        Assert.That(alice.Sink.Messages, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("slow") }));
+        Assert.That(slow.Aborted, Is.True);
+        Assert.That(alice.Received, Is.EqualTo(new ServerMessage[] { new UserLeftMessage("slow") }));
         Assert.That(hub.Events.OfType<ClientDisconnectedEvent>().Single().Reason, Is.EqualTo(DisconnectReason.SlowConsumer));
-        Assert.That(hub.Hub.Participants, Is.EqualTo(new[] { "alice" }));
+        Assert.That(hub.Broker.Participants, Is.EqualTo(new[] { "alice" }));
     }
 
     [Test]
@@ -140,16 +141,16 @@ public class SlowConsumerTests
         using var hub = CreateHub();
         var alice = hub.Join("alice");
         var slow = hub.Join("slow");
-        slow.Sink.Stuck = true;
+        slow.IsReading = false;
         SendUntilAboveSoftLimit(alice, slow);
 
         for (var minute = 0; minute < 60; minute++)
         {
             hub.Advance(TimeSpan.FromSeconds(20));
-            slow.Sink.Read(1);
+            slow.Read(1);
         }
 
-        Assert.That(slow.Sink.IsOpen, Is.True);
+        Assert.That(slow.IsOpen(), Is.True);
     }
 
     [Test]
@@ -160,13 +161,13 @@ public class SlowConsumerTests
 
         hub.Advance(TimeSpan.FromHours(2));
 
-        Assert.That(idle.Sink.IsOpen, Is.True);
+        Assert.That(idle.IsOpen(), Is.True);
     }
 
-    private static void SendUntilAboveSoftLimit(FakeConnection sender, FakeConnection slow)
+    private static void SendUntilAboveSoftLimit(InMemoryConnection sender, InMemoryConnection slow)
     {
         var i = 0;
-        while (slow.Sink.BufferedBytes <= Soft)
+        while (slow.BufferedBytes <= Soft)
         {
             sender.Chat($"filler {i++}");
         }

@@ -54,7 +54,7 @@ internal sealed record BenchOptions
     {
         { Clients: < 1 } => "--clients must be at least 1",
         { Senders: < 0 } => "--senders must not be negative",
-        _ when Senders > Clients => "--senders must not exceed --clients",
+        _ when Senders > Clients && !JoinOnly => "--senders must not exceed --clients",
         { Messages: < 1 } => "--messages must be at least 1",
         { Size: < BenchPayload.HeaderLength } => $"--size must be at least {BenchPayload.HeaderLength} (the sender, sequence number and timestamp)",
         { Size: > 7000 } => "--size must be at most 7000 (the broker's line limit is 8 KiB)",

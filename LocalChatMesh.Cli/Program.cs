@@ -10,4 +10,5 @@ builder.Logging.ClearProviders();
 
 var app = builder.Build();
 app.AddCommands<BrokerCommand>();
+app.AddCommands<BenchCommand>();
 app.Run();

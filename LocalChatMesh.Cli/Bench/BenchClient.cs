@@ -1,0 +1,258 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace LocalChatMesh.Cli.Bench;
+
+/// <summary>
+/// One bench connection: a raw socket, one receive loop over a pooled buffer that splits lines
+/// and looks only for what the bench counts (span searches, no JSON parsing), and, for a
+/// sender, a send loop that stamps a pre-encoded line in place.
+/// </summary>
+internal sealed class BenchClient : IDisposable
+{
+    private const int ReceiveBufferSize = 32 * 1024;
+
+    private static readonly double MicrosecondsPerTick = 1_000_000.0 / Stopwatch.Frequency;
+
+    private readonly Socket _socket;
+    private readonly BenchProgress _progress;
+    private readonly int _messages;
+    private readonly TaskCompletionSource _welcomed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Per sender: the highest sequence number seen, and a bit per message seen (for duplicates).
+    private readonly int[] _highest;
+    private readonly ulong[] _seen;
+    private bool _welcome;
+    private bool _joinSignalled;
+    private int _others;
+    private long _received;
+    private long _unique;
+    private long _lastDelivery;
+
+    public BenchClient(Socket socket, string nickname, BenchProgress progress)
+    {
+        _socket = socket;
+        Nickname = nickname;
+        _progress = progress;
+        _messages = progress.Messages;
+        _highest = new int[progress.Senders];
+        Array.Fill(_highest, -1);
+        _seen = new ulong[((progress.Senders * (long)progress.Messages) + 63) / 64];
+    }
+
+    public string Nickname { get; }
+
+    /// <summary>Completes when the server's <c>welcome</c> arrives.</summary>
+    public Task Welcomed => _welcomed.Task;
+
+    public long Received => Volatile.Read(ref _received);
+
+    public long Unique => _unique;
+
+    public long Duplicated { get; private set; }
+
+    public long OutOfOrder { get; private set; }
+
+    /// <summary>Chat lines that did not carry a bench header (or named an unknown sender).</summary>
+    public long Foreign { get; private set; }
+
+    public long Errors { get; private set; }
+
+    public string? FirstError { get; private set; }
+
+    /// <summary>Stopwatch timestamp of the last bench delivery.</summary>
+    public long LastDelivery => Volatile.Read(ref _lastDelivery);
+
+    public LatencyHistogram Latency { get; } = new();
+
+    public Task Receiving { get; private set; } = Task.CompletedTask;
+
+    public void StartReceiving() => Receiving = Task.Run(ReceiveLoopAsync);
+
+    public async Task SendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
+    {
+        while (!line.IsEmpty)
+        {
+            var sent = await _socket.SendAsync(line, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            line = line[sent..];
+        }
+    }
+
+    /// <summary>
+    /// Sends this client's share of the load: unpaced, or at <paramref name="rate"/> per second on
+    /// a schedule fixed at <paramref name="start"/> (a late sender catches up; each message is
+    /// stamped when it is actually sent).
+    /// </summary>
+    public async Task SendAsync(int sender, int size, double? rate, long start, CancellationToken cancellationToken)
+    {
+        var line = BenchPayload.CreateLine(sender, size);
+        var interval = rate is { } perSecond ? Stopwatch.Frequency / perSecond : 0;
+        for (var sequence = 0; sequence < _messages;)
+        {
+            if (rate is not null)
+            {
+                var due = start + (long)(sequence * interval);
+                var now = Stopwatch.GetTimestamp();
+                if (due > now)
+                {
+                    var milliseconds = Math.Ceiling((due - now) * 1000.0 / Stopwatch.Frequency);
+                    await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+            }
+
+            BenchPayload.Stamp(line, sequence, Stopwatch.GetTimestamp());
+            await SendLineAsync(line, cancellationToken).ConfigureAwait(false);
+            sequence++;
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+
+    private async Task ReceiveLoopAsync()
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferSize);
+        int start = 0, end = 0;
+        try
+        {
+            while (true)
+            {
+                if (end == buffer.Length)
+                {
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                        end -= start;
+                        start = 0;
+                    }
+                    else
+                    {
+                        // One line longer than the buffer (a big roster): grow.
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, end);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+                }
+
+                var read = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                end += read;
+                start += HandleLines(buffer.AsSpan(start, end - start));
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+            }
+        }
+        catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+        {
+            // Closed by the bench at the end of the run, or by the broker.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            _welcomed.TrySetException(new IOException($"{Nickname}: the connection closed before welcome{(FirstError is null ? "" : $": {FirstError}")}"));
+        }
+    }
+
+    // Returns how many bytes were consumed (whole lines only).
+    private int HandleLines(ReadOnlySpan<byte> data)
+    {
+        var consumed = 0;
+        int newline;
+        while ((newline = data[consumed..].IndexOf((byte)'\n')) >= 0)
+        {
+            HandleLine(data.Slice(consumed, newline));
+            consumed += newline + 1;
+        }
+
+        return consumed;
+    }
+
+    private void HandleLine(ReadOnlySpan<byte> line)
+    {
+        var text = line.IndexOf(BenchPayload.TextMarker);
+        if (text >= 0)
+        {
+            OnChat(line[(text + BenchPayload.TextMarker.Length)..]);
+            return;
+        }
+
+        if (line.IndexOf("\"user_joined\""u8) >= 0)
+        {
+            _others++;
+        }
+        else if (line.IndexOf("\"user_left\""u8) >= 0)
+        {
+            _others--;
+        }
+        else if (line.IndexOf("\"roster\""u8) >= 0)
+        {
+            // Nicknames hold no quotes, so the participants are the separators plus one.
+            var list = line[(line.IndexOf((byte)'[') + 1)..];
+            _others += list.IndexOf((byte)'"') < 0 ? 0 : list.Count("\",\""u8) + 1;
+        }
+        else if (line.IndexOf("\"welcome\""u8) >= 0)
+        {
+            _welcome = true;
+            _welcomed.TrySetResult();
+        }
+        else if (line.IndexOf("\"error\""u8) >= 0)
+        {
+            Errors++;
+            FirstError ??= System.Text.Encoding.UTF8.GetString(line);
+        }
+
+        if (!_joinSignalled && _welcome && _others >= _progress.ExpectedOthers)
+        {
+            _joinSignalled = true;
+            _progress.ClientJoined();
+        }
+    }
+
+    private void OnChat(ReadOnlySpan<byte> text)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (!BenchPayload.TryRead(text, out var sender, out var sequence, out var sent)
+            || (uint)sender >= (uint)_highest.Length || (uint)sequence >= (uint)_messages)
+        {
+            Foreign++;
+            return;
+        }
+
+        Latency.Record((long)((now - sent) * MicrosecondsPerTick));
+        var bit = ((long)sender * _messages) + sequence;
+        ref var word = ref _seen[bit >> 6];
+        var mask = 1UL << (int)(bit & 63);
+        if ((word & mask) != 0)
+        {
+            Duplicated++;
+        }
+        else
+        {
+            word |= mask;
+            if (sequence < _highest[sender])
+            {
+                OutOfOrder++;
+            }
+            else
+            {
+                _highest[sender] = sequence;
+            }
+
+            if (++_unique == _progress.ExpectedPerClient)
+            {
+                _progress.ClientDone();
+            }
+        }
+
+        Volatile.Write(ref _received, _received + 1);
+        Volatile.Write(ref _lastDelivery, now);
+    }
+}

@@ -1,0 +1,68 @@
+using System.Net;
+
+namespace LocalChatMesh.Cli.Bench;
+
+/// <summary>Where the broker under test runs.</summary>
+internal enum BrokerMode
+{
+    /// <summary>A child process <c>chatmesh broker</c>: its CPU and memory are measured apart from the bench's.</summary>
+    ChildProcess,
+
+    /// <summary>A <see cref="ChatBroker"/> inside the bench process: CPU cannot be told apart from the load generator's.</summary>
+    InProcess,
+
+    /// <summary>A broker already running at <see cref="BenchOptions.Server"/>, measured only when its process id is given.</summary>
+    External,
+}
+
+/// <summary>One bench run's settings.</summary>
+internal sealed record BenchOptions
+{
+    public int Clients { get; init; } = 100;
+
+    public int Senders { get; init; } = 10;
+
+    public int Messages { get; init; } = 500;
+
+    /// <summary>Bytes of chat text per message (at least <see cref="BenchPayload.HeaderLength"/>).</summary>
+    public int Size { get; init; } = 64;
+
+    /// <summary>Messages per second per sender, or null to send as fast as the broker takes them.</summary>
+    public double? Rate { get; init; }
+
+    public bool SilentClient { get; init; }
+
+    public bool JoinOnly { get; init; }
+
+    public BrokerMode Mode { get; init; } = BrokerMode.ChildProcess;
+
+    public IPEndPoint? Server { get; init; }
+
+    public int? BrokerPid { get; init; }
+
+    /// <summary>Environment variables for a child broker only (runtime settings under test), as NAME=VALUE.</summary>
+    public IReadOnlyList<string> BrokerEnvironment { get; init; } = [];
+
+    /// <summary>How many connections may be connecting and handshaking at once.</summary>
+    public int ConnectConcurrency { get; init; } = 64;
+
+    /// <summary>How long without a new delivery before the bench stops waiting and counts the rest as lost.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Returns the first problem with the settings, or null.</summary>
+    public string? Validate() => this switch
+    {
+        { Clients: < 1 } => "--clients must be at least 1",
+        { Senders: < 0 } => "--senders must not be negative",
+        _ when Senders > Clients && !JoinOnly => "--senders must not exceed --clients",
+        { Messages: < 1 } => "--messages must be at least 1",
+        { Size: < BenchPayload.HeaderLength } => $"--size must be at least {BenchPayload.HeaderLength} (the sender, sequence number and timestamp)",
+        { Size: > 7000 } => "--size must be at most 7000 (the broker's line limit is 8 KiB)",
+        { Rate: <= 0 } => "--rate must be positive",
+        { ConnectConcurrency: < 1 } => "--connect-concurrency must be at least 1",
+        { Mode: BrokerMode.External, Server: null } => "a server address is needed",
+        _ when BrokerEnvironment.Count > 0 && Mode != BrokerMode.ChildProcess => "--broker-env applies only to a broker the bench starts as a child process",
+        _ when BrokerEnvironment.Any(setting => setting.IndexOf('=', StringComparison.Ordinal) < 1) => "--broker-env takes NAME=VALUE",
+        _ => null,
+    };
+}

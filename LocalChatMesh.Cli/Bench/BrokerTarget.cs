@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace LocalChatMesh.Cli.Bench;
+
+/// <summary>
+/// The broker under test: a child <c>chatmesh broker</c> process (so its CPU time and peak memory
+/// can be read from /proc apart from the load generator's), an in-process broker, or an external
+/// one given by address and, optionally, process id.
+/// </summary>
+internal sealed class BrokerTarget : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly ChatBroker? _inProcess;
+    private readonly Process? _child;
+
+    private BrokerTarget(IPEndPoint endPoint, int? pid, string description, ChatBroker? inProcess = null, Process? child = null)
+    {
+        EndPoint = endPoint;
+        Pid = pid;
+        Description = description;
+        _inProcess = inProcess;
+        _child = child;
+    }
+
+    public IPEndPoint EndPoint { get; }
+
+    /// <summary>The broker's process id when it is a process of its own, which makes it measurable.</summary>
+    public int? Pid { get; }
+
+    public string Description { get; }
+
+    public static async Task<BrokerTarget> StartAsync(BenchOptions options, CancellationToken cancellationToken)
+    {
+        var maxClients = Math.Max(4096, options.Clients + 16);
+        switch (options.Mode)
+        {
+            case BrokerMode.External:
+                return new BrokerTarget(options.Server!, options.BrokerPid, $"external at {options.Server}" + (options.BrokerPid is { } pid ? $", pid {pid}" : ", pid unknown"));
+            case BrokerMode.InProcess:
+                var broker = await ChatBroker.StartAsync(
+                    BrokerOptions.Default with { EndPoint = new IPEndPoint(IPAddress.Loopback, 0), MaxClients = maxClients },
+                    cancellationToken);
+                return new BrokerTarget(broker.LocalEndPoint, null, "in-process (its CPU is counted in the bench's)", inProcess: broker);
+            default:
+                return await StartChildAsync(maxClients, options.BrokerEnvironment, cancellationToken);
+        }
+    }
+
+    public TimeSpan? CpuTime() => Pid is { } pid ? ProcStat.CpuTime(pid) : null;
+
+    public long? PeakRss() => Pid is { } pid ? ProcStat.PeakRss(pid) : null;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_inProcess is not null)
+        {
+            await _inProcess.DisposeAsync();
+        }
+
+        if (_child is not null)
+        {
+            if (!_child.HasExited)
+            {
+                _child.Kill(entireProcessTree: true);
+            }
+
+            await _child.WaitForExitAsync();
+            _child.Dispose();
+        }
+    }
+
+    private static async Task<BrokerTarget> StartChildAsync(int maxClients, IReadOnlyList<string> environment, CancellationToken cancellationToken)
+    {
+        // Run this very build's chatmesh.dll under the dotnet host; DOTNET_* variables in the
+        // environment reach the broker too.
+        var dll = Path.Combine(AppContext.BaseDirectory, "chatmesh.dll");
+        var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { dll, "broker", "--listen", "127.0.0.1:0", "--log-level", "Warning", "--max-clients", maxClients.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var setting in environment)
+        {
+            var equals = setting.IndexOf('=', StringComparison.Ordinal);
+            start.Environment[setting[..equals]] = setting[(equals + 1)..];
+        }
+
+        var child = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {host} {dll}");
+        try
+        {
+            var banner = await child.StandardOutput.ReadLineAsync(cancellationToken).AsTask().WaitAsync(StartTimeout, cancellationToken);
+            if (banner is null || !ChatEndPoint.TryParse(banner[(banner.LastIndexOf(' ') + 1)..], out var endPoint, out _))
+            {
+                throw new InvalidOperationException($"the broker did not print its address (got '{banner}')");
+            }
+
+            // Nothing else is expected on its standard output; drain it so it can never block.
+            _ = child.StandardOutput.BaseStream.CopyToAsync(Stream.Null, CancellationToken.None);
+            return new BrokerTarget(endPoint, child.Id, $"child process, pid {child.Id}" + (environment.Count > 0 ? $", {string.Join(' ', environment)}" : ""), child: child);
+        }
+        catch
+        {
+            child.Kill(entireProcessTree: true);
+            child.Dispose();
+            throw;
+        }
+    }
+}

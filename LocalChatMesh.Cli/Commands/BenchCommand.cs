@@ -1,0 +1,87 @@
+using Cocona;
+using LocalChatMesh.Cli.Bench;
+
+namespace LocalChatMesh.Cli.Commands;
+
+/// <summary>The <c>bench</c> command: a load generator that measures a broker's fan-out.</summary>
+public sealed class BenchCommand : CoconaConsoleAppBase
+{
+    /// <summary>Runs one bench and prints its report.</summary>
+    [Command("bench", Description = "Measure fan-out: N clients receive, S of them send M messages each")]
+    public async Task<int> RunAsync(
+        [Option(Description = "Clients to connect; all of them receive")] int clients = 100,
+        [Option(Description = "How many of the clients send")] int senders = 10,
+        [Option(Description = "Messages per sender")] int messages = 500,
+        [Option(Description = "Bytes of chat text per message (at least 35)")] int size = 64,
+        [Option(Description = "Messages per second per sender (default: unpaced)")] double? rate = null,
+        [Option(Description = "Use a running broker at HOST:PORT instead of starting one")] string? server = null,
+        [Option("broker-pid", Description = "With --server: the broker's process id, to measure its CPU and memory")] int? brokerPid = null,
+        [Option("broker-env", Description = "NAME=VALUE for the child broker's environment only (repeatable)")] string[]? brokerEnv = null,
+        [Option("in-process", Description = "Run the broker inside the bench process (its CPU cannot be told apart)")] bool inProcess = false,
+        [Option("silent-client", Description = "Add one client that joins and never reads")] bool silentClient = false,
+        [Option("join-only", Description = "Only connect and join everybody, then report")] bool joinOnly = false,
+        [Option("connect-concurrency", Description = "Clients connecting and handshaking at once")] int connectConcurrency = 64,
+        [Option("idle-timeout", Description = "Seconds without a delivery before the rest counts as lost")] double idleTimeout = 10,
+        [Option(Description = "Print one JSON line instead of text")] bool json = false)
+    {
+        var endPoint = default(System.Net.IPEndPoint);
+        if (server is not null && !ChatEndPoint.TryParse(server, out endPoint, out var addressProblem))
+        {
+            return Fail($"--server: {addressProblem}");
+        }
+
+        if (brokerPid is not null && server is null)
+        {
+            return Fail("--broker-pid needs --server");
+        }
+
+        if (inProcess && server is not null)
+        {
+            return Fail("--in-process and --server exclude each other");
+        }
+
+        var options = new BenchOptions
+        {
+            Clients = clients,
+            Senders = senders,
+            Messages = messages,
+            Size = size,
+            Rate = rate,
+            SilentClient = silentClient,
+            JoinOnly = joinOnly,
+            Mode = server is not null ? BrokerMode.External : inProcess ? BrokerMode.InProcess : BrokerMode.ChildProcess,
+            Server = endPoint,
+            BrokerPid = brokerPid,
+            BrokerEnvironment = brokerEnv ?? [],
+            ConnectConcurrency = connectConcurrency,
+            IdleTimeout = double.IsFinite(idleTimeout) && idleTimeout > 0 ? TimeSpan.FromSeconds(Math.Min(idleTimeout, 3600)) : TimeSpan.Zero,
+        };
+        if (options.Validate() is { } problem)
+        {
+            return Fail(problem);
+        }
+
+        BenchReport report;
+        try
+        {
+            report = await BenchRunner.RunAsync(options, Context.CancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail("cancelled", 130);
+        }
+        catch (Exception exception) when (exception is BenchException or System.Net.Sockets.SocketException or IOException or InvalidOperationException or TimeoutException)
+        {
+            return Fail(exception.Message, 1);
+        }
+
+        Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToText());
+        return report.Clean ? 0 : 3;
+    }
+
+    private static int Fail(string message, int exitCode = 2)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return exitCode;
+    }
+}

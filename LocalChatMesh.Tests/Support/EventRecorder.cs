@@ -11,9 +11,16 @@ internal sealed class EventRecorder : IDisposable
     private readonly IDisposable _subscription;
     private TaskCompletionSource _changed = NewSignal();
 
-    public EventRecorder(ChatBroker broker)
+    /// <summary>Records every event, or only those that <paramref name="filter"/> keeps (chat texts can be large).</summary>
+    public EventRecorder(ChatBroker broker, Func<BrokerEvent, bool>? filter = null)
     {
-        _subscription = broker.Events.Subscribe(OnEvent);
+        _subscription = broker.Events.Subscribe(e =>
+        {
+            if (filter is null || filter(e))
+            {
+                OnEvent(e);
+            }
+        });
     }
 
     public IReadOnlyList<BrokerEvent> Snapshot()

@@ -104,15 +104,19 @@ public class ConcurrencyTests
         var nickname = $"c{index:00}";
         var client = await RawClient.JoinAsync(broker.LocalEndPoint, nickname);
         var messages = new List<ServerMessage>();
-        var reading = index < Leavers
-            ? Task.CompletedTask
-            : Task.Run(async () =>
+        // A leaver reads until its own last chat comes back, so that all of it reached the broker
+        // before it closes (closing with unread input resets the connection, and a reset may
+        // discard what the broker had not read yet).
+        var last = index < Leavers
+            ? new ChatBroadcastMessage(nickname, (ChatsEach - 1).ToString(CultureInfo.InvariantCulture))
+            : new ChatBroadcastMessage("anchor", "end");
+        var reading = Task.Run(async () =>
+        {
+            while (await client.ReceiveAsync() is var message && message != last)
             {
-                while (await client.ReceiveAsync() is var message && message != new ChatBroadcastMessage("anchor", "end"))
-                {
-                    messages.Add(message);
-                }
-            });
+                messages.Add(message);
+            }
+        });
 
         for (var n = 0; n < ChatsEach; n++)
         {

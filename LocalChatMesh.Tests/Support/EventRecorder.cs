@@ -65,7 +65,7 @@ internal sealed class EventRecorder : IDisposable
             }
             catch (OperationCanceledException)
             {
-                throw new TimeoutException($"only {found.Count} of {count} {typeof(T).Name} events arrived; events so far: {string.Join(", ", Snapshot())}");
+                throw new TimeoutException($"only {found.Count} of {count} {typeof(T).Name} events arrived; the last events: {string.Join(", ", Snapshot().TakeLast(20))}");
             }
         }
     }

@@ -17,6 +17,8 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
 {
     private const int InputBacklog = 16;
 
+    private static readonly TimeSpan EndingGrace = TimeSpan.FromSeconds(5);
+
     private readonly Lock _writeLock = new();
     private bool _silenced;
     private string? _failure;
@@ -73,7 +75,7 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
                     return 0;
                 default:
                     // Observers have seen every message by the time Completion completes.
-                    if (await client.Completion == ChatClientCloseReason.TransportFailure)
+                    if (await EndingAsync(client) == ChatClientCloseReason.TransportFailure)
                     {
                         Write(TerminalRenderer.Error(_failure ?? "the connection failed"));
                         return 1;
@@ -82,6 +84,19 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
                     Notice(TerminalRenderer.ServerClosed);
                     return 0;
             }
+        }
+    }
+
+    // A failed send can come before the reader loop notices the end; do not wait on it for ever.
+    private static async Task<ChatClientCloseReason> EndingAsync(ChatClient client)
+    {
+        try
+        {
+            return await client.Completion.WaitAsync(EndingGrace);
+        }
+        catch (TimeoutException)
+        {
+            return ChatClientCloseReason.TransportFailure;
         }
     }
 

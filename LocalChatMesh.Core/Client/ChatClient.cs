@@ -50,7 +50,7 @@ public sealed class ChatClient : IAsyncDisposable
     private readonly CancellationTokenSource _stopReading = new();
     private readonly Lock _pullersLock = new();
     private readonly Task _run;
-    private Channel<ServerMessage>[] _pullers = [];
+    private volatile Channel<ServerMessage>[] _pullers = [];
     private bool _ended;
     private ChatConnectionException? _failure;
     private volatile IReadOnlyList<string> _participants = Array.AsReadOnly(Array.Empty<string>());

@@ -359,4 +359,71 @@ public class ChatClientTests
         Assert.That(bySender.Values, Has.All.EqualTo(Enumerable.Range(0, perSender).ToArray()));
         connection.Close(); // A broker closes when its client leaves; without this, dispose waits its grace.
     }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_consumer_that_does_not_keep_up_stalls_the_broker_instead_of_filling_memory(bool push)
+    {
+        const int count = 20_000;
+        using var broker = FakeBroker.Start();
+        var connecting = ChatClient.ConnectAsync(broker.EndPoint, "alice", new ChatClientOptions { ReadBufferCapacity = 4 });
+        using var connection = await broker.AcceptAndWelcomeAsync();
+        await using var client = await connecting.WaitAsync(Deadline);
+        var gate = new ManualResetEventSlim();
+        var received = 0;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IDisposable? subscription = null;
+        await using var pull = client.ReadMessagesAsync().GetAsyncEnumerator();
+        Task pulling = Task.CompletedTask;
+        if (push)
+        {
+            subscription = client.Messages.Subscribe(_ =>
+            {
+                gate.Wait();
+                received++;
+            }, () => done.SetResult());
+        }
+        else
+        {
+            var first = pull.MoveNextAsync().AsTask();
+            pulling = Task.Run(async () =>
+            {
+                gate.Wait();
+                if (await first)
+                {
+                    received++;
+                    while (await pull.MoveNextAsync())
+                    {
+                        received++;
+                    }
+                }
+
+                done.SetResult();
+            });
+        }
+
+        // About 20 MB: far more than the socket buffers hold, so the broker's sending must stall.
+        var line = new ChatBroadcastMessage("bob", new string('x', 1000));
+        var sending = Task.Run(async () =>
+        {
+            foreach (var chunk in Enumerable.Repeat<ServerMessage>(line, count).Chunk(100))
+            {
+                await connection.SendAsync(chunk);
+            }
+
+            connection.Close();
+        });
+
+        // This can only pass wrongly (on a machine too slow to send 20 MB in 2 s), never fail wrongly.
+        var winner = await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(2)));
+        Assert.That(winner, Is.Not.SameAs(sending), "the broker sent everything although nobody was reading");
+        Assert.That(received, Is.Zero);
+
+        gate.Set();
+        await sending.WaitAsync(Deadline);
+        await done.Task.WaitAsync(Deadline);
+        await pulling.WaitAsync(Deadline);
+        subscription?.Dispose();
+        Assert.That(received, Is.EqualTo(count));
+    }
 }

@@ -426,4 +426,55 @@ public class ChatClientTests
         subscription?.Dispose();
         Assert.That(received, Is.EqualTo(count));
     }
+
+    [Test]
+    public async Task An_enumeration_that_stops_early_does_not_hold_up_the_others()
+    {
+        using var broker = FakeBroker.Start();
+        var connecting = ChatClient.ConnectAsync(broker.EndPoint, "alice", new ChatClientOptions { ReadBufferCapacity = 1 });
+        using var connection = await broker.AcceptAndWelcomeAsync();
+        await using var client = await connecting.WaitAsync(Deadline);
+        var pushed = client.Messages.ToList().ToTask();
+        using var stop = new CancellationTokenSource();
+        var quitter = client.ReadMessagesAsync().Take(1).ToListAsync().AsTask();
+        var cancelled = Task.Run(async () =>
+        {
+            await foreach (var message in client.ReadMessagesAsync(stop.Token))
+            {
+                await stop.CancelAsync();
+            }
+        });
+
+        var burst = Enumerable.Range(0, 50).Select(i => (ServerMessage)new ChatBroadcastMessage("bob", $"{i}")).ToArray();
+        await connection.SendAsync(burst);
+        connection.Close();
+
+        Assert.That(await pushed.WaitAsync(Deadline), Is.EqualTo(burst));
+        Assert.That(await quitter.WaitAsync(Deadline), Is.EqualTo(burst[..1]));
+        Assert.ThrowsAsync(Is.InstanceOf<OperationCanceledException>(), () => cancelled.WaitAsync(Deadline));
+    }
+
+    [Test]
+    public async Task An_observer_may_dispose_the_client_from_inside_OnNext()
+    {
+        using var broker = FakeBroker.Start();
+        var connecting = ChatClient.ConnectAsync(broker.EndPoint, "alice");
+        using var connection = await broker.AcceptAndWelcomeAsync();
+        var client = await connecting.WaitAsync(Deadline);
+        Task? disposing = null;
+        using var subscription = client.Messages.Subscribe(message =>
+        {
+            if (message is ChatBroadcastMessage { Text: "/leave" })
+            {
+                disposing = client.DisposeAsync().AsTask();
+            }
+        });
+
+        await connection.SendAsync(new ChatBroadcastMessage("bob", "/leave"));
+
+        Assert.That(await connection.ReadLineAsync(), Is.Null, "the broker sees a clean leave");
+        Assert.That(await client.Completion.WaitAsync(Deadline), Is.EqualTo(ChatClientCloseReason.ClosedByClient));
+        Assert.That(disposing, Is.Not.Null);
+        await disposing!.WaitAsync(Deadline);
+    }
 }

@@ -211,6 +211,8 @@ public sealed class ChatClient : IAsyncDisposable
         {
             await foreach (var message in buffer.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
+                // ReadAllAsync checks the token only when its buffer runs dry; stop promptly instead.
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return message;
             }
         }

@@ -436,14 +436,10 @@ public class ChatClientTests
         await using var client = await connecting.WaitAsync(Deadline);
         var pushed = client.Messages.ToList().ToTask();
         using var stop = new CancellationTokenSource();
+
+        // Both enumerations start here, synchronously, so both are attached before the burst.
         var quitter = client.ReadMessagesAsync().Take(1).ToListAsync().AsTask();
-        var cancelled = Task.Run(async () =>
-        {
-            await foreach (var message in client.ReadMessagesAsync(stop.Token))
-            {
-                await stop.CancelAsync();
-            }
-        });
+        var cancelled = CancelAfterFirstAsync();
 
         var burst = Enumerable.Range(0, 50).Select(i => (ServerMessage)new ChatBroadcastMessage("bob", $"{i}")).ToArray();
         await connection.SendAsync(burst);
@@ -452,6 +448,14 @@ public class ChatClientTests
         Assert.That(await pushed.WaitAsync(Deadline), Is.EqualTo(burst));
         Assert.That(await quitter.WaitAsync(Deadline), Is.EqualTo(burst[..1]));
         Assert.ThrowsAsync(Is.InstanceOf<OperationCanceledException>(), () => cancelled.WaitAsync(Deadline));
+
+        async Task CancelAfterFirstAsync()
+        {
+            await foreach (var message in client.ReadMessagesAsync(stop.Token))
+            {
+                await stop.CancelAsync();
+            }
+        }
     }
 
     [Test]

@@ -4,11 +4,12 @@ using Microsoft.Extensions.Logging;
 
 var builder = CoconaApp.CreateBuilder(args);
 
-// Standard output belongs to the commands (the broker's banner, the client's chat lines);
-// the host's own messages are not wanted at all.
+// Standard output belongs to the commands (the broker's banner, chat lines, JSON);
+// the host's own messages are not wanted at all. Commands log to standard error themselves.
 builder.Logging.ClearProviders();
 
 var app = builder.Build();
 app.AddCommands<BrokerCommand>();
+app.AddCommands<ClientCommand>();
 app.AddCommands<BenchCommand>();
 app.Run();

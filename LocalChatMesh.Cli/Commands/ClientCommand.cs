@@ -1,0 +1,34 @@
+using System.Text;
+using Cocona;
+using LocalChatMesh.Cli.Terminal;
+
+namespace LocalChatMesh.Cli.Commands;
+
+/// <summary>The <c>client</c> command: a terminal chat client.</summary>
+public sealed class ClientCommand : CoconaConsoleAppBase
+{
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    /// <summary>Joins a broker's chat and chats on standard input and output.</summary>
+    [Command("client", Description = "Join a chat: print what happens, send each line typed on standard input (/quit leaves).")]
+    public async Task<int> ClientAsync(
+        [Option("nickname", Description = "The nickname to use")] string nickname,
+        [Option("server", Description = "The broker's address, HOST:PORT")] string server = "127.0.0.1:5000",
+        [Option("json", Description = "Print each server message as its JSON line (for scripts)")] bool json = false)
+    {
+        // Raw streams rather than Console.In/Out: UTF-8 regardless of locale, and no console state to restore.
+        await using var error = new StreamWriter(Console.OpenStandardError(), Utf8);
+        if (!ChatEndPoint.TryParse(server, out var endPoint, out var problem))
+        {
+            await error.WriteLineAsync($"chatmesh client: --server: {problem}");
+            await error.FlushAsync();
+            return 2;
+        }
+
+        // Standard input is never disposed: its reader thread may still be blocked in a read.
+        var input = new StreamReader(Console.OpenStandardInput(), Utf8);
+        await using var output = new StreamWriter(Console.OpenStandardOutput(), Utf8);
+        var terminal = new ChatTerminal(input, output, error, json);
+        return await terminal.RunAsync(endPoint, nickname, Context.CancellationToken);
+    }
+}

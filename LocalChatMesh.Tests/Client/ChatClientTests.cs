@@ -281,11 +281,9 @@ public class ChatClientTests
         var connecting = ChatClient.ConnectAsync(broker.EndPoint, "alice");
         using var connection = await broker.AcceptAndWelcomeAsync();
         var client = await connecting.WaitAsync(Deadline);
-        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
 
+        // Completing at all proves the bound: the fake broker never closes its side.
         await client.DisposeAsync().AsTask().WaitAsync(Deadline);
-
-        Assert.That(stopwatch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "the grace is about 2 s");
 
         Assert.That(await connection.ReadLineAsync(), Is.Null);
         Assert.That(await client.Completion.WaitAsync(Deadline), Is.EqualTo(ChatClientCloseReason.ClosedByClient));

@@ -26,6 +26,9 @@ public sealed class ChatBroker : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ChatHub _hub;
     private readonly BackpressureGate _gate = new();
+
+    // As Kestrel sizes its IOQueues: one writer per core, each serving its share of connections.
+    private readonly SendScheduler[] _schedulers = Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount, 1, 16)).Select(_ => new SendScheduler()).ToArray();
     private readonly Subject<IHubConnection> _accepted = new();
     private readonly ConcurrentDictionary<long, TcpConnection> _live = new();
     private readonly CancellationTokenSource _stopAccepting = new();
@@ -167,7 +170,7 @@ public sealed class ChatBroker : IAsyncDisposable
             }
 
             socket.NoDelay = true;
-            var connection = new TcpConnection(++_lastConnectionId, socket, _gate, _options, _hub.Metrics);
+            var connection = new TcpConnection(++_lastConnectionId, socket, _schedulers[_lastConnectionId % _schedulers.Length], _gate, _options, _hub.Metrics);
             Log.Accepted(_logger, connection.Id, connection.RemoteEndPoint);
             _live[connection.Id] = connection;
             _accepted.OnNext(connection);

@@ -1,23 +1,57 @@
-using System.Threading.Channels;
+using System.Buffers;
+using System.Net.Sockets;
+using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub;
 
 namespace LocalChatMesh.Transport;
 
 /// <summary>
-/// A connection's outbound frames, counted in bytes. The hub enqueues without blocking; the
-/// connection's writer loop drains it. The byte count drives backpressure (soft limit, through
-/// the <see cref="BackpressureGate"/>) and the hub's slow-consumer rules (hard limit, progress).
+/// A connection's outbound frames and the code that writes them to its socket. The hub enqueues
+/// without blocking; the first frame into an idle queue hands the queue to a
+/// <see cref="SendScheduler"/>, which coalesces everything queued into one non-blocking write.
+/// When the socket is full, the rest goes out asynchronously and the queue goes back to the
+/// scheduler once it is written. The byte count drives backpressure (soft limit, through the
+/// <see cref="BackpressureGate"/>) and the hub's slow-consumer rules (hard limit, progress).
 /// </summary>
-internal sealed class OutboundQueue(BackpressureGate gate, long softLimitBytes) : IOutboundSink
+internal sealed class OutboundQueue : IOutboundSink
 {
-    private readonly Channel<byte[]> _frames = Channel.CreateUnbounded<byte[]>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
+    private const int InitialFrames = 4;
 
+    // A ring that grew for a burst is let go once empty, so idle connections hold little.
+    private const int KeptFrames = 16;
+
+    private readonly Socket _socket;
+    private readonly SendScheduler _scheduler;
+    private readonly BackpressureGate _gate;
+    private readonly long _softLimitBytes;
+    private readonly BrokerMetrics _metrics;
+    private readonly CancellationToken _aborted;
+    private readonly TaskCompletionSource<bool> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _lock = new();
     private readonly object _pressureLock = new();
+
+    // Guarded by _lock.
+    private byte[]?[]? _ring;
+    private int _head;
+    private int _count;
+    private bool _flushOwned;
+    private bool _closeRequested;
+    private bool _finished;
+
     private long _bufferedBytes;
     private long _flushedBytes;
     private bool _holdsBackSenders = true;
     private bool _pressing;
+
+    public OutboundQueue(Socket socket, SendScheduler scheduler, BackpressureGate gate, long softLimitBytes, BrokerMetrics metrics, CancellationToken aborted)
+    {
+        _socket = socket;
+        _scheduler = scheduler;
+        _gate = gate;
+        _softLimitBytes = softLimitBytes;
+        _metrics = metrics;
+        _aborted = aborted;
+    }
 
     public long BufferedBytes => Volatile.Read(ref _bufferedBytes);
 
@@ -33,29 +67,39 @@ internal sealed class OutboundQueue(BackpressureGate gate, long softLimitBytes) 
         }
     }
 
-    /// <summary>Set by <see cref="Close"/> or <see cref="Abort"/>; the connection watches it.</summary>
+    /// <summary>Raised by <see cref="Close"/> (false) or <see cref="Abort"/> (true); the connection watches it.</summary>
     public event Action<bool>? Closing;
 
-    public ChannelReader<byte[]> Reader => _frames.Reader;
+    /// <summary>
+    /// Completes when writing is over: true once everything queued before <see cref="Close"/> was
+    /// written and the sending side shut down; false when aborted or the socket failed.
+    /// </summary>
+    public Task<bool> Completion => _completion.Task;
 
     public void Enqueue(byte[] frame)
     {
-        if (_frames.Writer.TryWrite(frame))
+        bool schedule;
+        long buffered;
+        lock (_lock)
         {
-            var buffered = Interlocked.Add(ref _bufferedBytes, frame.Length);
-            if (buffered > softLimitBytes && !Volatile.Read(ref _pressing))
+            if (_closeRequested || _finished)
             {
-                UpdatePressure();
+                return;
             }
-        }
-    }
 
-    /// <summary>Called by the writer after bytes were handed to the socket.</summary>
-    public void Flushed(int bytes)
-    {
-        Interlocked.Add(ref _flushedBytes, bytes);
-        var buffered = Interlocked.Add(ref _bufferedBytes, -bytes);
-        if (buffered <= softLimitBytes && Volatile.Read(ref _pressing))
+            Push(frame);
+            buffered = _bufferedBytes + frame.Length;
+            Volatile.Write(ref _bufferedBytes, buffered);
+            schedule = !_flushOwned;
+            _flushOwned = true;
+        }
+
+        if (schedule)
+        {
+            _scheduler.Schedule(this);
+        }
+
+        if (buffered > _softLimitBytes && !Volatile.Read(ref _pressing))
         {
             UpdatePressure();
         }
@@ -63,15 +107,29 @@ internal sealed class OutboundQueue(BackpressureGate gate, long softLimitBytes) 
 
     public void Close()
     {
-        if (_frames.Writer.TryComplete())
+        bool schedule;
+        lock (_lock)
         {
-            Closing?.Invoke(false);
+            if (_closeRequested || _finished)
+            {
+                return;
+            }
+
+            _closeRequested = true;
+            schedule = !_flushOwned;
+            _flushOwned = true;
+        }
+
+        Closing?.Invoke(false);
+        if (schedule)
+        {
+            _scheduler.Schedule(this);
         }
     }
 
     public void Abort()
     {
-        _frames.Writer.TryComplete();
+        Finish(written: false);
         Closing?.Invoke(true);
     }
 
@@ -82,13 +140,234 @@ internal sealed class OutboundQueue(BackpressureGate gate, long softLimitBytes) 
         UpdatePressure();
     }
 
+    /// <summary>
+    /// Writes what is queued until the queue is empty or the socket is full. Called by the
+    /// scheduler only, by whoever set <see cref="_flushOwned"/>; <paramref name="buffer"/> is the
+    /// scheduler's and must not be kept.
+    /// </summary>
+    internal void Flush(byte[] buffer)
+    {
+        while (true)
+        {
+            ReadOnlyMemory<byte> chunk;
+            var copied = false;
+            lock (_lock)
+            {
+                if (_finished)
+                {
+                    return;
+                }
+
+                if (_count == 0)
+                {
+                    _flushOwned = false;
+                    if (_ring is { Length: > KeptFrames })
+                    {
+                        _ring = null;
+                        _head = 0;
+                    }
+
+                    if (!_closeRequested)
+                    {
+                        return;
+                    }
+                }
+
+                chunk = _count == 0 ? ReadOnlyMemory<byte>.Empty : Take(buffer, out copied);
+            }
+
+            if (chunk.IsEmpty)
+            {
+                ShutDownSending();
+                return;
+            }
+
+            int sent;
+            SocketError error;
+            try
+            {
+                sent = _socket.Send(chunk.Span, SocketFlags.None, out error);
+            }
+            catch (ObjectDisposedException)
+            {
+                Finish(written: false);
+                return;
+            }
+
+            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            {
+                // The peer is gone; the reader reports it to the hub.
+                Finish(written: false);
+                return;
+            }
+
+            sent = Math.Max(sent, 0);
+            Flushed(sent);
+            if (sent < chunk.Length)
+            {
+                // The socket is full. Finish this chunk off the scheduler; the queue stays owned
+                // (nobody else schedules it) until the rest is written.
+                _ = SendRestAsync(chunk[sent..], copied);
+                return;
+            }
+        }
+    }
+
+    // Under _lock, with _count > 0: one frame as it is when it is alone or too big to copy,
+    // otherwise as many frames as fit, copied into the scheduler's buffer.
+    private ReadOnlyMemory<byte> Take(byte[] buffer, out bool copied)
+    {
+        var first = Peek();
+        copied = !(_count == 1 || first.Length >= buffer.Length);
+        if (!copied)
+        {
+            Pop();
+            return first;
+        }
+
+        var length = 0;
+        while (_count > 0 && length + Peek().Length <= buffer.Length)
+        {
+            var frame = Pop();
+            frame.CopyTo(buffer, length);
+            length += frame.Length;
+        }
+
+        return buffer.AsMemory(0, length);
+    }
+
+    private async Task SendRestAsync(ReadOnlyMemory<byte> rest, bool inSchedulerBuffer)
+    {
+        byte[]? rented = null;
+        if (inSchedulerBuffer)
+        {
+            // The scheduler's buffer is reused as soon as Flush returns.
+            rented = ArrayPool<byte>.Shared.Rent(rest.Length);
+            rest.CopyTo(rented);
+            rest = rented.AsMemory(0, rest.Length);
+        }
+
+        try
+        {
+            while (!rest.IsEmpty)
+            {
+                var sent = await _socket.SendAsync(rest, SocketFlags.None, _aborted).ConfigureAwait(false);
+                Flushed(sent);
+                rest = rest[sent..];
+            }
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            Finish(written: false);
+            return;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        _scheduler.Schedule(this);
+    }
+
+    private void ShutDownSending()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+            Finish(written: true);
+        }
+        catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+        {
+            Finish(written: false);
+        }
+    }
+
+    private void Finish(bool written)
+    {
+        lock (_lock)
+        {
+            if (_finished)
+            {
+                return;
+            }
+
+            _finished = true;
+            _ring = null;
+            _count = 0;
+            Volatile.Write(ref _bufferedBytes, 0);
+        }
+
+        UpdatePressure();
+        _completion.TrySetResult(written);
+    }
+
+    private void Flushed(int bytes)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        _metrics.BytesOut.Add(bytes);
+        Interlocked.Add(ref _flushedBytes, bytes);
+        long buffered;
+        lock (_lock)
+        {
+            // Finish may already have dropped the count to zero.
+            buffered = Math.Max(0, _bufferedBytes - bytes);
+            Volatile.Write(ref _bufferedBytes, buffered);
+        }
+
+        if (buffered <= _softLimitBytes && Volatile.Read(ref _pressing))
+        {
+            UpdatePressure();
+        }
+    }
+
+    private void Push(byte[] frame)
+    {
+        if (_ring is null)
+        {
+            _ring = new byte[]?[InitialFrames];
+            _head = 0;
+        }
+        else if (_count == _ring.Length)
+        {
+            var grown = new byte[]?[_ring.Length * 2];
+            for (var i = 0; i < _count; i++)
+            {
+                grown[i] = _ring[(_head + i) & (_ring.Length - 1)];
+            }
+
+            _ring = grown;
+            _head = 0;
+        }
+
+        _ring[(_head + _count) & (_ring.Length - 1)] = frame;
+        _count++;
+    }
+
+    private byte[] Peek() => _ring![_head]!;
+
+    private byte[] Pop()
+    {
+        var frame = _ring![_head]!;
+        _ring[_head] = null;
+        _head = (_head + 1) & (_ring.Length - 1);
+        _count--;
+        return frame;
+    }
+
     // Transitions are rare, so a lock keeps the gate's count exact under races between the
     // hub (enqueue) and the writer (flush).
     private void UpdatePressure()
     {
         lock (_pressureLock)
         {
-            var shouldPress = Volatile.Read(ref _holdsBackSenders) && Volatile.Read(ref _bufferedBytes) > softLimitBytes;
+            var shouldPress = Volatile.Read(ref _holdsBackSenders) && Volatile.Read(ref _bufferedBytes) > _softLimitBytes;
             if (shouldPress == _pressing)
             {
                 return;
@@ -97,11 +376,11 @@ internal sealed class OutboundQueue(BackpressureGate gate, long softLimitBytes) 
             _pressing = shouldPress;
             if (shouldPress)
             {
-                gate.Press();
+                _gate.Press();
             }
             else
             {
-                gate.Release();
+                _gate.Release();
             }
         }
     }

@@ -11,20 +11,18 @@ namespace LocalChatMesh.Transport;
 
 /// <summary>
 /// One accepted socket: a reader loop that frames and decodes lines into <see cref="Inbound"/>,
-/// and a writer loop that drains the <see cref="OutboundQueue"/>, coalescing whatever is queued
-/// into one socket write.
+/// and an <see cref="OutboundQueue"/> whose frames a <see cref="SendScheduler"/> writes.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The socket is released when Completion finishes; the token source holds no timer.")]
 internal sealed class TcpConnection : IHubConnection
 {
-    private const int CoalescingBufferSize = 64 * 1024;
-
     // After a graceful close, how long to keep reading (and discarding) until the peer closes too.
     // Closing a socket with unread input sends a reset, which can destroy the final error message
     // before the peer reads it.
     private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Socket _socket;
+    private readonly PipeReader _reader;
     private readonly BackpressureGate _gate;
     private readonly int _maxLineLength;
     private readonly Subject<ClientMessage> _inbound = new();
@@ -33,7 +31,7 @@ internal sealed class TcpConnection : IHubConnection
     private readonly BrokerMetrics _metrics;
     private volatile bool _closing;
 
-    public TcpConnection(long id, Socket socket, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
+    public TcpConnection(long id, Socket socket, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
     {
         _metrics = metrics;
         Id = id;
@@ -41,7 +39,17 @@ internal sealed class TcpConnection : IHubConnection
         _gate = gate;
         _maxLineLength = options.MaxLineLength;
         RemoteEndPoint = socket.RemoteEndPoint;
-        _outbound = new OutboundQueue(gate, options.OutboundSoftLimitBytes);
+
+        // Zero-byte reads: an idle connection holds no read buffer. The stream refuses a
+        // non-blocking socket, so it is made first.
+        _reader = PipeReader.Create(
+            new NetworkStream(socket, ownsSocket: false),
+            new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: false, useZeroByteReads: true));
+
+        // Synchronous sends return at once with what the socket took (the scheduler must never
+        // wait on one client); the reader's asynchronous receives are not affected.
+        socket.Blocking = false;
+        _outbound = new OutboundQueue(socket, scheduler, gate, options.OutboundSoftLimitBytes, metrics, _abort.Token);
         _outbound.Closing += OnClosing;
     }
 
@@ -77,7 +85,12 @@ internal sealed class TcpConnection : IHubConnection
     private async Task RunAsync()
     {
         var reading = Task.Run(ReadLoopAsync);
-        await WriteLoopAsync().ConfigureAwait(false);
+        if (!await _outbound.Completion.ConfigureAwait(false))
+        {
+            // Aborted, or the peer is gone: stop reading too.
+            await _abort.CancelAsync().ConfigureAwait(false);
+        }
+
         if (!_abort.IsCancellationRequested)
         {
             await reading.WaitAsync(LingerTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -91,9 +104,7 @@ internal sealed class TcpConnection : IHubConnection
 
     private async Task ReadLoopAsync()
     {
-        var reader = PipeReader.Create(
-            new NetworkStream(_socket, ownsSocket: false),
-            new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: false, useZeroByteReads: true));
+        var reader = _reader;
         var ended = false;
         try
         {
@@ -168,72 +179,5 @@ internal sealed class TcpConnection : IHubConnection
         }
 
         _inbound.OnNext(message ?? new UnreadableLine(problem!));
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var frames = _outbound.Reader;
-        byte[]? coalesced = null;
-        try
-        {
-            while (await frames.WaitToReadAsync(_abort.Token).ConfigureAwait(false))
-            {
-                if (!frames.TryRead(out var first))
-                {
-                    continue;
-                }
-
-                if (first.Length >= CoalescingBufferSize || !frames.TryPeek(out _))
-                {
-                    await SendAsync(first).ConfigureAwait(false);
-                    _outbound.Flushed(first.Length);
-                    continue;
-                }
-
-                // Several frames are waiting: copy them into one buffer and write them at once.
-                coalesced ??= ArrayPool<byte>.Shared.Rent(CoalescingBufferSize);
-                first.CopyTo(coalesced, 0);
-                var length = first.Length;
-                while (frames.TryPeek(out var next) && length + next.Length <= coalesced.Length)
-                {
-                    frames.TryRead(out _);
-                    next.CopyTo(coalesced, length);
-                    length += next.Length;
-                }
-
-                await SendAsync(coalesced.AsMemory(0, length)).ConfigureAwait(false);
-                _outbound.Flushed(length);
-                if (!frames.TryPeek(out _))
-                {
-                    // Idle connections hold no buffer.
-                    ArrayPool<byte>.Shared.Return(coalesced);
-                    coalesced = null;
-                }
-            }
-
-            _socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception exception) when (exception is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
-        {
-            // The peer is gone or we aborted; the reader reports it to the hub.
-            await _abort.CancelAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            if (coalesced is not null)
-            {
-                ArrayPool<byte>.Shared.Return(coalesced);
-            }
-        }
-    }
-
-    private async ValueTask SendAsync(ReadOnlyMemory<byte> bytes)
-    {
-        while (!bytes.IsEmpty)
-        {
-            var sent = await _socket.SendAsync(bytes, SocketFlags.None, _abort.Token).ConfigureAwait(false);
-            _metrics.BytesOut.Add(sent);
-            bytes = bytes[sent..];
-        }
     }
 }

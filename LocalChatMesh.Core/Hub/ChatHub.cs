@@ -23,7 +23,7 @@ internal sealed class ChatHub : IDisposable
     private readonly BrokerOptions _options;
     private readonly IScheduler _scheduler;
     private readonly ILogger _logger;
-    private readonly Subject<byte[]> _broadcast = new();
+    private readonly BroadcastSubject<byte[]> _broadcast = new();
     private readonly Subject<BrokerEvent> _events = new();
     private readonly Dictionary<long, ConnectionState> _connections = [];
 
@@ -257,7 +257,7 @@ internal sealed class ChatHub : IDisposable
         state.Send(new WelcomeMessage(nickname));
         if (_joined.Count > 0)
         {
-            state.Send(new RosterMessage([.. _joined.Values.Select(other => other.Nickname!)]));
+            state.Send(new RosterMessage(new RosterView(_joined)));
         }
 
         Broadcast(new UserJoinedMessage(nickname));
@@ -457,6 +457,25 @@ internal sealed class ChatHub : IDisposable
         Message,
         Completed,
         Failed,
+    }
+
+    // The joined nicknames as a list, read in place while the roster is encoded: a join storm
+    // would otherwise copy the roster once more per joiner.
+    private sealed class RosterView(OrderedDictionary<string, ConnectionState> joined) : IReadOnlyList<string>
+    {
+        public int Count => joined.Count;
+
+        public string this[int index] => joined.GetAt(index).Value.Nickname!;
+
+        public IEnumerator<string> GetEnumerator()
+        {
+            foreach (var state in joined.Values)
+            {
+                yield return state.Nickname!;
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     private readonly record struct HubInput(ConnectionState State, HubInputKind Kind, ClientMessage? Message, Exception? Error);

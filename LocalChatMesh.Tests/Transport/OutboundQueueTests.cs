@@ -1,0 +1,196 @@
+using System.Net;
+using System.Net.Sockets;
+using LocalChatMesh.Diagnostics;
+using LocalChatMesh.Tests.Support;
+using LocalChatMesh.Transport;
+
+namespace LocalChatMesh.Tests.Transport;
+
+/// <summary>
+/// The outbound queue and its send scheduler over a real loopback socket pair: order, frames
+/// bigger than the coalescing buffer, a socket that fills up, accounting, close and abort.
+/// </summary>
+public class OutboundQueueTests
+{
+    [Test]
+    public async Task Frames_arrive_in_order_through_a_full_socket_and_the_count_returns_to_zero()
+    {
+        await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
+        using var metrics = new BrokerMetrics(() => 0, () => 0);
+        var gate = new BackpressureGate();
+        var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+
+        // Small frames, one far bigger than the scheduler's buffer and than what the socket takes
+        // at once, then small frames again: every path of the writer, while nobody reads yet.
+        var frames = new List<byte[]>();
+        for (var i = 0; i < 2_000; i++)
+        {
+            frames.Add(Frame(i, 40 + (i % 50)));
+        }
+
+        frames.Add(Frame(-1, 3 * SendScheduler.BufferSize + 17));
+        for (var i = 2_000; i < 4_000; i++)
+        {
+            frames.Add(Frame(i, 60));
+        }
+
+        foreach (var frame in frames)
+        {
+            queue.Enqueue(frame);
+        }
+
+        var expected = frames.SelectMany(frame => frame).ToArray();
+        var received = await pair.ReadAsync(expected.Length);
+        queue.Close();
+        var written = await queue.Completion.WaitAsync(RawClient.Deadline);
+        var end = await pair.ReadToEndAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(received, Is.EqualTo(expected), "every byte, in order");
+            Assert.That(written, Is.True, "closed after writing everything");
+            Assert.That(end, Is.Empty, "nothing after the queued frames");
+            Assert.That(queue.BufferedBytes, Is.Zero);
+            Assert.That(queue.FlushedBytes, Is.EqualTo(expected.Length));
+        });
+    }
+
+    [Test]
+    public async Task Above_the_soft_limit_the_gate_closes_and_it_opens_again_once_the_client_reads()
+    {
+        await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
+        using var metrics = new BrokerMetrics(() => 0, () => 0);
+        var gate = new BackpressureGate();
+        var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 64 * 1024, metrics, CancellationToken.None);
+        var frame = Frame(0, 1024);
+        var total = 0;
+
+        // Enqueue until the backlog stays above the soft limit (the kernel takes some at first).
+        while (gate.IsOpen)
+        {
+            queue.Enqueue(frame);
+            total += frame.Length;
+            Assert.That(total, Is.LessThan(64 * 1024 * 1024), "the socket never filled up");
+        }
+
+        var opened = gate.WaitAsync(CancellationToken.None);
+        Assert.That(opened.IsCompleted, Is.False);
+        await pair.ReadAsync(total);
+        await opened.WaitAsync(RawClient.Deadline);
+
+        // The peer can read the last bytes a moment before the writer books them as sent.
+        Assert.That(() => queue.BufferedBytes, Is.Zero.After((int)RawClient.Deadline.TotalMilliseconds, 10));
+    }
+
+    [Test]
+    public async Task Abort_drops_the_backlog_and_completes_without_writing_it()
+    {
+        await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
+        using var metrics = new BrokerMetrics(() => 0, () => 0);
+        var gate = new BackpressureGate();
+        using var aborted = new CancellationTokenSource();
+        var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 1024, metrics, aborted.Token);
+        var sawAbort = false;
+        queue.Closing += abort => sawAbort = abort;
+        for (var i = 0; i < 5_000; i++)
+        {
+            queue.Enqueue(Frame(i, 1024));
+        }
+
+        queue.Abort();
+        await aborted.CancelAsync();
+        var written = await queue.Completion.WaitAsync(RawClient.Deadline);
+        queue.Enqueue(Frame(0, 10));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(written, Is.False);
+            Assert.That(sawAbort, Is.True);
+            Assert.That(queue.BufferedBytes, Is.Zero, "the backlog is let go");
+            Assert.That(gate.IsOpen, Is.True, "an aborted queue holds nobody back");
+        });
+    }
+
+    private static byte[] Frame(int number, int length)
+    {
+        var frame = new byte[length];
+        Array.Fill(frame, (byte)('a' + (Math.Abs(number) % 26)));
+        BitConverter.TryWriteBytes(frame, number);
+        frame[^1] = (byte)'\n';
+        return frame;
+    }
+
+    /// <summary>A connected loopback pair: the server side non-blocking as the broker makes it.</summary>
+    private sealed class SocketPair : IAsyncDisposable
+    {
+        private SocketPair(Socket server, Socket client)
+        {
+            Server = server;
+            Client = client;
+        }
+
+        public Socket Server { get; }
+
+        public Socket Client { get; }
+
+        public static async Task<SocketPair> CreateAsync(int? receiveBufferSize = null)
+        {
+            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(1);
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            if (receiveBufferSize is { } size)
+            {
+                client.ReceiveBufferSize = size;
+            }
+
+            using var timeout = new CancellationTokenSource(RawClient.Deadline);
+            var accepting = listener.AcceptAsync(timeout.Token);
+            await client.ConnectAsync(listener.LocalEndPoint!, timeout.Token);
+            var server = await accepting;
+            if (receiveBufferSize is { } small)
+            {
+                server.SendBufferSize = small;
+            }
+
+            server.Blocking = false;
+            return new SocketPair(server, client);
+        }
+
+        public async Task<byte[]> ReadAsync(int length)
+        {
+            var buffer = new byte[length];
+            var read = 0;
+            using var timeout = new CancellationTokenSource(RawClient.Deadline);
+            while (read < length)
+            {
+                var n = await Client.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, timeout.Token);
+                Assert.That(n, Is.Positive, $"the connection ended after {read} of {length} bytes");
+                read += n;
+            }
+
+            return buffer;
+        }
+
+        public async Task<byte[]> ReadToEndAsync()
+        {
+            var rest = new List<byte>();
+            var buffer = new byte[4096];
+            using var timeout = new CancellationTokenSource(RawClient.Deadline);
+            int n;
+            while ((n = await Client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+            {
+                rest.AddRange(buffer.AsSpan(0, n));
+            }
+
+            return [.. rest];
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Server.Dispose();
+            Client.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -52,27 +52,29 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
 
     public DateTimeOffset LastProgressAt { get; set; }
 
-    /// <summary>Sends a frame to this client alone.</summary>
+    /// <summary>
+    /// Sends a frame to this client alone, within the hard limit like a broadcast: a client that
+    /// sends bad lines and never reads the errors must not grow its queue without bound.
+    /// </summary>
     public void Send(ServerMessage message)
     {
+        var frame = MessageEncoder.Encode(message);
+        if (PassesHardLimit(frame))
+        {
+            Drop();
+            return;
+        }
+
         metrics.MessagesOut.Add(1);
-        Outbound.Enqueue(MessageEncoder.Encode(message));
+        Outbound.Enqueue(frame);
     }
 
     /// <summary>A broadcast frame: queued unless the client is lagging or its queue is at the hard limit.</summary>
     public void OnNext(byte[] value)
     {
-        if (!Lagging && Outbound.BufferedBytes + value.Length > hardLimitBytes)
+        if (Lagging || PassesHardLimit(value))
         {
-            // The hard limit is a memory bound, not a grace: from here the client lags.
-            Lagging = true;
-            Outbound.HoldsBackSenders = false;
-        }
-
-        if (Lagging)
-        {
-            Dropped++;
-            metrics.Dropped.Add(1);
+            Drop();
             return;
         }
 
@@ -85,5 +87,24 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
 
     public void OnCompleted()
     {
+    }
+
+    // The hard limit is a memory bound, not a grace: from here the client lags.
+    private bool PassesHardLimit(byte[] frame)
+    {
+        if (Outbound.BufferedBytes + frame.Length <= hardLimitBytes)
+        {
+            return false;
+        }
+
+        Lagging = true;
+        Outbound.HoldsBackSenders = false;
+        return true;
+    }
+
+    private void Drop()
+    {
+        Dropped++;
+        metrics.Dropped.Add(1);
     }
 }

@@ -46,10 +46,11 @@ public static class MessageDecoder
         switch (fields.Type)
         {
             case "hello":
-                if (fields.RequireString(Field.Nickname, out var nickname, out error)
-                    && fields.OptionalString(Field.Token, out var token, out error))
+                // The token is an extension: a broker without a secret ignores it like any unknown
+                // field, whatever its type, and one with a secret refuses anything but the right string.
+                if (fields.RequireString(Field.Nickname, out var nickname, out error))
                 {
-                    message = new HelloMessage(nickname) { Token = token };
+                    message = new HelloMessage(nickname) { Token = fields.StringOrNull(Field.Token) };
                 }
 
                 break;
@@ -355,13 +356,7 @@ public static class MessageDecoder
             return value is not null;
         }
 
-        public bool OptionalString(Field field, out string? value, out string? error)
-        {
-            value = Strings[(int)field];
-            var absent = Kinds[(int)field] == Kind.Absent;
-            error = value is null && !absent ? Problem(field, "a string") : null;
-            return error is null;
-        }
+        public string? StringOrNull(Field field) => Strings[(int)field];
 
         public string Problem(Field field, string expected) => Kinds[(int)field] == Kind.Absent
             ? $"missing field '{Name(field)}'"

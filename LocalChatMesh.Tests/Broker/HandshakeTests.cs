@@ -122,6 +122,25 @@ public class HandshakeTests
         Assert.That(broker.Participants, Is.EqualTo(new[] { "alice" }));
     }
 
+    [TestCase("5")]
+    [TestCase("null")]
+    public async Task A_token_that_is_not_a_string_is_ignored_without_a_secret_and_refused_with_one(string token)
+    {
+        var hello = $$"""{"type":"hello","nickname":"alice","token":{{token}}}""";
+        await using (var open = await TestBroker.StartAsync())
+        {
+            await using var alice = await RawClient.ConnectAsync(open.LocalEndPoint);
+            await alice.SendLineAsync(hello);
+            Assert.That(await alice.ReceiveAsync(), Is.EqualTo(new WelcomeMessage("alice")));
+        }
+
+        await using var guarded = await TestBroker.StartAsync(o => o with { Token = "s3cret" });
+        await using var intruder = await RawClient.ConnectAsync(guarded.LocalEndPoint);
+        await intruder.SendLineAsync(hello);
+        await intruder.ExpectErrorAsync("authentication failed");
+        Assert.That(await intruder.WaitForClosedAsync(), Is.Empty);
+    }
+
     [Test]
     public async Task A_refused_handshake_reserves_nothing_and_the_broker_serves_others()
     {

@@ -154,6 +154,32 @@ public class SlowConsumerTests
     }
 
     [Test]
+    public void A_client_that_provokes_errors_without_reading_them_stays_within_the_hard_limit()
+    {
+        const int Provocations = 1000;
+        using var hub = CreateHub();
+        var mallory = hub.Join("mallory");
+        mallory.IsReading = false;
+
+        // Each second hello is answered with an error for mallory alone: ~47 KB if all were kept.
+        for (var i = 0; i < Provocations; i++)
+        {
+            mallory.Send(new HelloMessage("mallory"));
+        }
+
+        Assert.That(mallory.BufferedBytes, Is.LessThanOrEqualTo(Hard));
+        Assert.That(mallory.HoldsBackSenders, Is.False, "at the hard limit it lags instead of holding the others back");
+
+        mallory.IsReading = true;
+        hub.Advance(TimeSpan.FromMilliseconds(100));
+        var received = mallory.Received.Skip(1).ToList();
+        var kept = received.Count(m => m == new ErrorMessage("already connected"));
+        Assert.That(kept, Is.InRange(1, Provocations - 1));
+        Assert.That(received, Has.Count.EqualTo(kept + 1));
+        Assert.That(received[^1], Is.EqualTo(new ErrorMessage($"you are behind by {Provocations - kept} messages; consider reconnecting")));
+    }
+
+    [Test]
     public void An_idle_client_with_nothing_queued_is_never_disconnected()
     {
         using var hub = CreateHub();

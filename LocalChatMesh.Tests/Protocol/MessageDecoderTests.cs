@@ -77,7 +77,6 @@ public class MessageDecoderTests
     [TestCase("{\"type\":\"hello\",\"nickname\":null}", "field 'nickname' must be a string")]
     [TestCase("{\"type\":\"hello\",\"nickname\":42}", "field 'nickname' must be a string")]
     [TestCase("{\"type\":\"hello\",\"nickname\":[\"a\"]}", "field 'nickname' must be a string")]
-    [TestCase("{\"type\":\"hello\",\"nickname\":\"a\",\"token\":5}", "field 'token' must be a string")]
     [TestCase("{\"type\":\"chat\"}", "missing field 'text'")]
     [TestCase("{\"type\":\"chat\",\"text\":{\"a\":1}}", "field 'text' must be a string")]
     [TestCase("{\"type\":\"chat\",\"text\":true}", "field 'text' must be a string")]
@@ -88,6 +87,19 @@ public class MessageDecoderTests
         Assert.That(MessageDecoder.TryDecodeClientMessage(Encoding.UTF8.GetBytes(json), out var message, out var error), Is.False);
         Assert.That(message, Is.Null);
         Assert.That(error, Is.EqualTo(expected));
+    }
+
+    // An extension field: a broker without a secret must ignore it like any unknown field.
+    [TestCase("5")]
+    [TestCase("null")]
+    [TestCase("{\"a\":1}")]
+    [TestCase("[\"secret\"]")]
+    public void A_token_that_is_not_a_string_reads_as_no_token(string token)
+    {
+        var line = Encoding.UTF8.GetBytes($"{{\"type\":\"hello\",\"nickname\":\"alice\",\"token\":{token}}}");
+
+        Assert.That(MessageDecoder.TryDecodeClientMessage(line, out var message, out var error), Is.True, error);
+        Assert.That(message, Is.EqualTo(new HelloMessage("alice")));
     }
 
     [Test]

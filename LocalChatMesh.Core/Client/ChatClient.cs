@@ -5,7 +5,9 @@ using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace LocalChatMesh;
 
@@ -42,6 +44,7 @@ public sealed class ChatClient : IAsyncDisposable
     private readonly NetworkStream _stream;
     private readonly ServerMessageReader _reader;
     private readonly ChatClientOptions _options;
+    private readonly ILogger _logger;
     private readonly Subject<ServerMessage> _messages = new();
     private readonly BehaviorSubject<IReadOnlyList<string>> _participantsChanged;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -64,6 +67,7 @@ public sealed class ChatClient : IAsyncDisposable
         _stream = stream;
         _reader = reader;
         _options = options;
+        _logger = options.LoggerFactory.CreateLogger(ClientLog.Category);
         RemoteEndPoint = endPoint;
         Nickname = nickname;
         _participantsChanged = new(_participants);
@@ -153,6 +157,7 @@ public sealed class ChatClient : IAsyncDisposable
                 null => throw new ChatConnectionException(CouldNotConnect(endPoint, "the broker closed the connection before welcome")),
                 _ => throw new ChatConnectionException(CouldNotConnect(endPoint, $"the broker sent {answer.GetType().Name} before welcome")),
             };
+            ClientLog.Connected(client._logger, endPoint, client.Nickname);
             return client;
         }
         catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
@@ -476,6 +481,15 @@ public sealed class ChatClient : IAsyncDisposable
         {
             // The broker is gone: release the socket now rather than at dispose.
             _socket.Dispose();
+        }
+
+        if (failure is null)
+        {
+            ClientLog.Closed(_logger, RemoteEndPoint, reason);
+        }
+        else
+        {
+            ClientLog.Failed(_logger, failure, RemoteEndPoint);
         }
 
         _completion.TrySetResult(reason);

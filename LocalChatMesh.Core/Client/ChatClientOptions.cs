@@ -1,4 +1,6 @@
 using LocalChatMesh.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LocalChatMesh;
 
@@ -49,4 +51,15 @@ public sealed record ChatClientOptions
             ? value
             : throw new ArgumentOutOfRangeException(nameof(ReadBufferCapacity), value, "ReadBufferCapacity must be at least 1 message.");
     } = 1024;
+
+    /// <summary>
+    /// Where the client's log messages go, under the category <c>LocalChatMesh.Client</c>: the
+    /// connection made, and how it ended. Nowhere by default.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public ILoggerFactory LoggerFactory
+    {
+        get;
+        init => field = value ?? throw new ArgumentNullException(nameof(LoggerFactory));
+    } = NullLoggerFactory.Instance;
 }

@@ -12,4 +12,5 @@ var app = builder.Build();
 app.AddCommands<BrokerCommand>();
 app.AddCommands<ClientCommand>();
 app.AddCommands<BenchCommand>();
+app.AddCommands<SoakCommand>();
 app.Run();

@@ -48,11 +48,35 @@ internal sealed class BenchClient : IDisposable
 
     public long Received => Volatile.Read(ref _received);
 
-    public long Unique => _unique;
+    public long Unique => Volatile.Read(ref _unique);
 
     public long Duplicated { get; private set; }
 
     public long OutOfOrder { get; private set; }
+
+    /// <summary>
+    /// Messages missing so far: behind the newest one seen from their sender, yet not seen (lost,
+    /// or still to come out of order). Safe to read while receiving; it may lag behind, never run ahead.
+    /// </summary>
+    public long Missing
+    {
+        get
+        {
+            // The receive loop counts a message in _unique before it publishes it in _highest, and
+            // here _highest is read first: every message behind a sequence number read here is
+            // already in the count read after it.
+            long behind = 0;
+            for (var sender = 0; sender < _highest.Length; sender++)
+            {
+                behind += Volatile.Read(ref _highest[sender]) + 1L;
+            }
+
+            return Math.Max(0, behind - Volatile.Read(ref _unique));
+        }
+    }
+
+    /// <summary>Chat lines from the soak's short-lived clients (<see cref="BenchPayload.ChurnSender"/>).</summary>
+    public long Churn { get; private set; }
 
     /// <summary>Chat lines that did not carry a bench header (or named an unknown sender).</summary>
     public long Foreign { get; private set; }
@@ -219,10 +243,18 @@ internal sealed class BenchClient : IDisposable
     private void OnChat(ReadOnlySpan<byte> text)
     {
         var now = Stopwatch.GetTimestamp();
-        if (!BenchPayload.TryRead(text, out var sender, out var sequence, out var sent)
-            || (uint)sender >= (uint)_highest.Length || (uint)sequence >= (uint)_messages)
+        var bench = BenchPayload.TryRead(text, out var sender, out var sequence, out var sent);
+        if (!bench || (uint)sender >= (uint)_highest.Length || (uint)sequence >= (uint)_messages)
         {
-            Foreign++;
+            if (bench && sender == BenchPayload.ChurnSender)
+            {
+                Churn++;
+            }
+            else
+            {
+                Foreign++;
+            }
+
             return;
         }
 
@@ -237,16 +269,19 @@ internal sealed class BenchClient : IDisposable
         else
         {
             word |= mask;
+            var unique = _unique + 1;
+            Volatile.Write(ref _unique, unique);
             if (sequence < _highest[sender])
             {
                 OutOfOrder++;
             }
             else
             {
-                _highest[sender] = sequence;
+                // After the count (see Missing).
+                Volatile.Write(ref _highest[sender], sequence);
             }
 
-            if (++_unique == _progress.ExpectedPerClient)
+            if (unique == _progress.ExpectedPerClient)
             {
                 _progress.ClientDone();
             }

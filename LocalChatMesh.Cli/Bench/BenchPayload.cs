@@ -14,6 +14,9 @@ internal static class BenchPayload
 {
     public const int HeaderLength = SenderDigits + 1 + SequenceDigits + 1 + TimestampDigits;
 
+    /// <summary>The sender number the soak's short-lived clients put in their chats, so receivers can tell them apart.</summary>
+    public const int ChurnSender = 99_999;
+
     private const int SenderDigits = 5;
     private const int SequenceDigits = 9;
     private const int TimestampDigits = 19;

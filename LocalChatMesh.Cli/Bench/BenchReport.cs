@@ -111,11 +111,11 @@ internal sealed record BenchReport
             json.WriteNumber("senders", Senders);
             json.WriteNumber("messages", Messages);
             json.WriteNumber("size", Size);
-            Number(json, "rate", Rate);
+            json.WriteNumberOrNull("rate", Rate);
             json.WriteBoolean("silentClient", SilentClient);
             json.WriteBoolean("joinOnly", JoinOnly);
             json.WriteNumber("joinSeconds", Math.Round(JoinSeconds, 4));
-            Number(json, "brokerJoinCpuSeconds", BrokerJoinCpuSeconds);
+            json.WriteNumberOrNull("brokerJoinCpuSeconds", BrokerJoinCpuSeconds);
             json.WriteNumber("benchJoinCpuSeconds", Math.Round(BenchJoinCpuSeconds, 4));
             json.WriteNumber("expected", Expected);
             json.WriteNumber("received", Received);
@@ -128,11 +128,11 @@ internal sealed record BenchReport
             json.WriteNumber("latencyP90Ms", LatencyP90Ms);
             json.WriteNumber("latencyP99Ms", LatencyP99Ms);
             json.WriteNumber("latencyMaxMs", LatencyMaxMs);
-            Number(json, "brokerCpuSeconds", BrokerCpuSeconds);
-            Number(json, "brokerCpuPerMillionDeliveries", BrokerCpuPerMillionDeliveries);
-            Number(json, "brokerPeakRssBytes", BrokerPeakRssBytes);
+            json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
+            json.WriteNumberOrNull("brokerCpuPerMillionDeliveries", BrokerCpuPerMillionDeliveries);
+            json.WriteNumberOrNull("brokerPeakRssBytes", BrokerPeakRssBytes);
             json.WriteNumber("benchCpuSeconds", Math.Round(BenchCpuSeconds, 4));
-            Number(json, "benchCpuPerMillionDeliveries", BenchCpuPerMillionDeliveries);
+            json.WriteNumberOrNull("benchCpuPerMillionDeliveries", BenchCpuPerMillionDeliveries);
             json.WriteNumber("errorsReceived", ErrorsReceived);
             if (FirstError is not null)
             {
@@ -147,28 +147,4 @@ internal sealed record BenchReport
 
     private static string Cpu(double? value, string format) =>
         value is { } v ? string.Format(CultureInfo.InvariantCulture, format, v) : format.StartsWith('{') ? "unknown (give --broker-pid, or let the bench start the broker)" : "";
-
-    private static void Number(Utf8JsonWriter json, string name, double? value)
-    {
-        if (value is { } v)
-        {
-            json.WriteNumber(name, Math.Round(v, 4));
-        }
-        else
-        {
-            json.WriteNull(name);
-        }
-    }
-
-    private static void Number(Utf8JsonWriter json, string name, long? value)
-    {
-        if (value is { } v)
-        {
-            json.WriteNumber(name, v);
-        }
-        else
-        {
-            json.WriteNull(name);
-        }
-    }
 }

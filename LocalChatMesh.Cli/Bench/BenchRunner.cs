@@ -42,14 +42,7 @@ internal static class BenchRunner
                 silent = await ConnectAsync(broker.EndPoint, "silent", cancellationToken);
             }
 
-            await ConnectAllAsync(broker.EndPoint, options, progress, clients, cancellationToken);
-            await progress.AllJoined.WaitAsync(JoinTimeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (!progress.AllJoined.IsCompleted)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                throw new BenchException($"only {progress.Joined} of {options.Clients} clients saw everybody join within {JoinTimeout.TotalSeconds:0} s");
-            }
-
+            await JoinAllAsync(broker.EndPoint, options, progress, clients, cancellationToken);
             var joinSeconds = Stopwatch.GetElapsedTime(joinStart).TotalSeconds;
             var brokerJoinCpu = Minus(broker.CpuTime(), joinCpu);
             benchJoinCpu = SelfCpu() - benchJoinCpu;
@@ -79,12 +72,7 @@ internal static class BenchRunner
         finally
         {
             silent?.Dispose();
-            foreach (var client in clients)
-            {
-                client.Dispose();
-            }
-
-            await Task.WhenAll(clients.Select(client => client.Receiving));
+            await CloseAllAsync(clients);
         }
     }
 
@@ -100,24 +88,7 @@ internal static class BenchRunner
             sender => Task.Run(() => clients[sender].SendAsync(sender, options.Size, options.Rate, start, stopSending.Token), CancellationToken.None)));
 
         // Wait for everything, or until nothing new has arrived for the idle timeout.
-        long lastTotal = -1;
-        var lastProgress = Stopwatch.GetTimestamp();
-        while (!progress.AllDelivered.IsCompleted)
-        {
-            await Task.WhenAny(progress.AllDelivered, Task.Delay(Poll, cancellationToken));
-            cancellationToken.ThrowIfCancellationRequested();
-            var total = clients.Sum(client => client.Received);
-            if (total != lastTotal || !sending.IsCompleted)
-            {
-                lastTotal = total;
-                lastProgress = Stopwatch.GetTimestamp();
-            }
-            else if (Stopwatch.GetElapsedTime(lastProgress) > options.IdleTimeout)
-            {
-                break;
-            }
-        }
-
+        await WaitForDeliveriesAsync(progress, clients, sending, options.IdleTimeout, cancellationToken);
         await stopSending.CancelAsync();
         await sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (sending.IsFaulted)
@@ -175,6 +146,59 @@ internal static class BenchRunner
         };
     }
 
+    /// <summary>
+    /// Connects every client of <paramref name="options"/> (a bounded number at once) into
+    /// <paramref name="clients"/> and waits until each has its welcome and has seen all the others.
+    /// </summary>
+    internal static async Task JoinAllAsync(
+        IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
+    {
+        await ConnectAllAsync(endPoint, options, progress, clients, cancellationToken);
+        await progress.AllJoined.WaitAsync(JoinTimeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!progress.AllJoined.IsCompleted)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new BenchException($"only {progress.Joined} of {options.Clients} clients saw everybody join within {JoinTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    /// <summary>
+    /// Waits until every client has every message, or until nothing new has arrived for
+    /// <paramref name="idleTimeout"/> while <paramref name="sending"/> is over.
+    /// </summary>
+    internal static async Task WaitForDeliveriesAsync(
+        BenchProgress progress, List<BenchClient> clients, Task sending, TimeSpan idleTimeout, CancellationToken cancellationToken)
+    {
+        long lastTotal = -1;
+        var lastProgress = Stopwatch.GetTimestamp();
+        while (!progress.AllDelivered.IsCompleted && progress.ExpectedPerClient > 0)
+        {
+            await Task.WhenAny(progress.AllDelivered, Task.Delay(Poll, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+            var total = clients.Sum(client => client.Received);
+            if (total != lastTotal || !sending.IsCompleted)
+            {
+                lastTotal = total;
+                lastProgress = Stopwatch.GetTimestamp();
+            }
+            else if (Stopwatch.GetElapsedTime(lastProgress) > idleTimeout)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Closes every client and waits for their receive loops to end.</summary>
+    internal static async Task CloseAllAsync(List<BenchClient> clients)
+    {
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+
+        await Task.WhenAll(clients.Select(client => client.Receiving));
+    }
+
     private static async Task ConnectAllAsync(
         IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
     {
@@ -216,7 +240,7 @@ internal static class BenchRunner
     }
 
     // Connects and sends hello; the caller reads the replies (or, for the silent client, never does).
-    private static async Task<Socket> ConnectAsync(IPEndPoint endPoint, string nickname, CancellationToken cancellationToken)
+    internal static async Task<Socket> ConnectAsync(IPEndPoint endPoint, string nickname, CancellationToken cancellationToken)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -233,7 +257,7 @@ internal static class BenchRunner
         }
     }
 
-    private static TimeSpan SelfCpu()
+    internal static TimeSpan SelfCpu()
     {
         using var self = Process.GetCurrentProcess();
         return self.TotalProcessorTime;

@@ -31,9 +31,19 @@ internal sealed class BrokerTarget : IAsyncDisposable
 
     public string Description { get; }
 
-    public static async Task<BrokerTarget> StartAsync(BenchOptions options, CancellationToken cancellationToken)
+    /// <summary>True when the broker runs inside this process: its memory is this process's.</summary>
+    public bool InProcess => _inProcess is not null;
+
+    public static Task<BrokerTarget> StartAsync(BenchOptions options, CancellationToken cancellationToken) =>
+        StartAsync(options, extraConnections: 0, cancellationToken);
+
+    /// <summary>
+    /// Starts or reaches the broker; one it starts admits <paramref name="extraConnections"/> at
+    /// once beyond the bench's clients (the soak's short-lived ones).
+    /// </summary>
+    public static async Task<BrokerTarget> StartAsync(BenchOptions options, int extraConnections, CancellationToken cancellationToken)
     {
-        var maxClients = Math.Max(4096, options.Clients + 16);
+        var maxClients = Math.Max(4096, options.Clients + extraConnections + 16);
         switch (options.Mode)
         {
             case BrokerMode.External:
@@ -51,6 +61,12 @@ internal sealed class BrokerTarget : IAsyncDisposable
     public TimeSpan? CpuTime() => Pid is { } pid ? ProcStat.CpuTime(pid) : null;
 
     public long? PeakRss() => Pid is { } pid ? ProcStat.PeakRss(pid) : null;
+
+    /// <summary>Resident set now: the broker process's, or for an in-process broker this whole process's (load generator included).</summary>
+    public long? Rss() => Pid is { } pid ? ProcStat.Rss(pid) : InProcess ? Environment.WorkingSet : null;
+
+    /// <summary>For an in-process broker, the bytes the GC thinks are allocated in this process; null otherwise.</summary>
+    public long? GcHeap() => InProcess ? GC.GetTotalMemory(forceFullCollection: false) : null;
 
     public async ValueTask DisposeAsync()
     {

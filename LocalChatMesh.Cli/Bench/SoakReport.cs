@@ -1,0 +1,316 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace LocalChatMesh.Cli.Bench;
+
+/// <summary>
+/// One point of the soak's timeline. Counts are totals since the traffic started. Memory is the
+/// broker process's resident set (VmRSS) or, for an in-process broker, this whole process's
+/// working set plus its GC heap; null when it cannot be measured.
+/// </summary>
+internal sealed record SoakSample
+{
+    public required double ElapsedSeconds { get; init; }
+
+    /// <summary>True for the sample taken after the churn stopped and the stable traffic was delivered.</summary>
+    public bool Final { get; init; }
+
+    public long? RssBytes { get; init; }
+
+    public long? GcHeapBytes { get; init; }
+
+    /// <summary>Broker CPU (user + system) since the traffic started.</summary>
+    public double? BrokerCpuSeconds { get; init; }
+
+    /// <summary>Churn connections over and done with.</summary>
+    public long Churned { get; init; }
+
+    public long ChurnFailures { get; init; }
+
+    /// <summary>Stable chat lines received by stable clients, duplicates included.</summary>
+    public long Deliveries { get; init; }
+
+    /// <summary>
+    /// Stable messages missing: while running, those behind a later message from the same sender
+    /// (lost, or still to come out of order); in the final sample, every one not delivered.
+    /// </summary>
+    public long Lost { get; init; }
+
+    public long Duplicated { get; init; }
+
+    public long OutOfOrder { get; init; }
+
+    /// <summary>The column headings for <see cref="ToText"/>.</summary>
+    public static string Heading(bool gcHeap) =>
+        $"  elapsed  broker RSS{(gcHeap ? "    GC heap" : "")}  broker CPU    churned   deliveries      lost   dup  reordered";
+
+    public string ToText(bool gcHeap) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{ElapsedSeconds,7:0.0} s{Megabytes(RssBytes),12}{(gcHeap ? $"{Megabytes(GcHeapBytes),11}" : "")}{(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s" : "?"),12}{Churned,11}{Deliveries,13}{Lost,10}{Duplicated,6}{OutOfOrder,11}{(Final ? "  (end: churn stopped, stable traffic drained)" : "")}");
+
+    public void WriteTo(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteNumber("elapsedSeconds", Math.Round(ElapsedSeconds, 3));
+        json.WriteBoolean("final", Final);
+        json.WriteNumberOrNull("rssBytes", RssBytes);
+        json.WriteNumberOrNull("gcHeapBytes", GcHeapBytes);
+        json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
+        json.WriteNumber("churned", Churned);
+        json.WriteNumber("churnFailures", ChurnFailures);
+        json.WriteNumber("deliveries", Deliveries);
+        json.WriteNumber("lost", Lost);
+        json.WriteNumber("duplicated", Duplicated);
+        json.WriteNumber("outOfOrder", OutOfOrder);
+        json.WriteEndObject();
+    }
+
+    internal static string Megabytes(long? bytes) =>
+        bytes is { } b ? string.Create(CultureInfo.InvariantCulture, $"{b / (1024.0 * 1024):0.0} MB") : "?";
+}
+
+/// <summary>What one soak run saw. Times in seconds, latencies in milliseconds, memory in bytes.</summary>
+internal sealed record SoakReport
+{
+    public required string Broker { get; init; }
+
+    /// <summary>True when the broker ran inside the soak process: memory figures include the load generator.</summary>
+    public bool InProcess { get; init; }
+
+    public required int Clients { get; init; }
+
+    public required int Senders { get; init; }
+
+    public required double Rate { get; init; }
+
+    public required int Churn { get; init; }
+
+    /// <summary>The traffic's planned duration.</summary>
+    public required double DurationSeconds { get; init; }
+
+    public required double SampleIntervalSeconds { get; init; }
+
+    public required double JoinSeconds { get; init; }
+
+    /// <summary>Memory once every stable client has joined, before any traffic.</summary>
+    public long? JoinedRssBytes { get; init; }
+
+    public long? JoinedGcHeapBytes { get; init; }
+
+    public IReadOnlyList<SoakSample> Timeline { get; init; } = [];
+
+    /// <summary>From the start of the traffic until the churn had stopped and the stable traffic was delivered.</summary>
+    public double TrafficSeconds { get; init; }
+
+    public long ChurnGraceful { get; init; }
+
+    public long ChurnReset { get; init; }
+
+    public long ChurnHalfLine { get; init; }
+
+    public long ChurnNoHello { get; init; }
+
+    public long ChurnFailures { get; init; }
+
+    public string? FirstChurnFailure { get; init; }
+
+    public long ChurnChatsSent { get; init; }
+
+    /// <summary>Churn chats the stable clients received, all of them together (they may or may not see each).</summary>
+    public long ChurnChatsSeen { get; init; }
+
+    public long ChurnConnections => ChurnGraceful + ChurnReset + ChurnHalfLine + ChurnNoHello + ChurnFailures;
+
+    public long Expected { get; init; }
+
+    /// <summary>Stable chat lines received, duplicates included.</summary>
+    public long Received { get; init; }
+
+    public long Lost { get; init; }
+
+    public long Duplicated { get; init; }
+
+    public long OutOfOrder { get; init; }
+
+    /// <summary>Chat lines at stable clients that came from neither a stable sender nor the churn (corrupted or unknown).</summary>
+    public long Unexpected { get; init; }
+
+    /// <summary><c>error</c> lines received by stable clients.</summary>
+    public long ErrorsReceived { get; init; }
+
+    public string? FirstError { get; init; }
+
+    /// <summary>Stable clients whose connection ended before the run did.</summary>
+    public int StableDisconnected { get; init; }
+
+    public string? SenderFailure { get; init; }
+
+    public double LatencyP50Ms { get; init; }
+
+    public double LatencyP99Ms { get; init; }
+
+    public double LatencyMaxMs { get; init; }
+
+    public double? BrokerCpuSeconds { get; init; }
+
+    /// <summary>The soak process's own CPU over the traffic (the broker's too when in-process).</summary>
+    public double SoakCpuSeconds { get; init; }
+
+    /// <summary>Peak resident set (VmHWM) of the broker process, or of this process when in-process.</summary>
+    public long? PeakRssBytes { get; init; }
+
+    public double SettleSeconds { get; init; }
+
+    public long? SettledRssBytes { get; init; }
+
+    public long? SettledGcHeapBytes { get; init; }
+
+    /// <summary>The first sample: after one interval of traffic, once the broker has warmed up.</summary>
+    public SoakSample? First => Timeline.Count > 0 ? Timeline[0] : null;
+
+    public SoakSample? Last => Timeline.Count > 0 ? Timeline[^1] : null;
+
+    /// <summary>
+    /// True when no stable message was lost, duplicated or reordered, the stable clients saw nothing
+    /// they could not account for and stayed connected, and every churn connection went as planned.
+    /// </summary>
+    public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0 && Unexpected == 0 && ErrorsReceived == 0
+        && StableDisconnected == 0 && ChurnFailures == 0 && SenderFailure is null;
+
+    /// <summary>What the run was, then the timeline's headings.</summary>
+    public static string Preamble(string broker, int clients, int senders, double rate, int churn, double durationSeconds, double sampleIntervalSeconds, bool gcHeap) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"""
+        broker:            {broker}
+        workload:          {clients} stable clients ({senders} sending {rate:0.##} msg/s each), {churn} churn clients at once, for {durationSeconds:0.###} s; a sample every {sampleIntervalSeconds:0.###} s
+        {SoakSample.Heading(gcHeap)}
+
+        """);
+
+    /// <summary>The summary after the timeline.</summary>
+    public string ToSummaryText()
+    {
+        var text = new StringBuilder();
+        void Line(FormattableString line) => text.AppendLine(line.ToString(CultureInfo.InvariantCulture));
+
+        var whole = InProcess ? " (this whole process, load generator included)" : "";
+        Line($"joined:            {Clients} stable clients in {JoinSeconds:0.000} s; broker RSS then {SoakSample.Megabytes(JoinedRssBytes)}{(JoinedGcHeapBytes is { } heap ? $", GC heap {SoakSample.Megabytes(heap)}" : "")}");
+        Line($"duration:          {TrafficSeconds:0.0} s of traffic ({DurationSeconds:0.0} s planned, then the churn stops and the stable traffic drains)");
+        Line($"churn:             {ChurnConnections} connections ({ChurnGraceful} graceful, {ChurnReset} reset, {ChurnHalfLine} half line, {ChurnNoHello} without hello, {ChurnFailures} failed); {ChurnChatsSent} chats sent, {ChurnChatsSeen} seen by stable clients");
+        if (FirstChurnFailure is not null)
+        {
+            Line($"first churn fault: {FirstChurnFailure}");
+        }
+
+        Line($"deliveries:        {Received} received of {Expected} expected; lost {Lost}, duplicated {Duplicated}, out of order {OutOfOrder}");
+        Line($"latency (stable):  p50 {LatencyP50Ms:0.000} ms, p99 {LatencyP99Ms:0.000} ms, max {LatencyMaxMs:0.000} ms");
+        Line($"broker RSS:        first sample {SoakSample.Megabytes(First?.RssBytes)}, last {SoakSample.Megabytes(Last?.RssBytes)}, peak {SoakSample.Megabytes(PeakRssBytes)}, after {SettleSeconds:0.#} s settle {SoakSample.Megabytes(SettledRssBytes)}{whole}");
+        if (InProcess)
+        {
+            Line($"GC heap:           first sample {SoakSample.Megabytes(First?.GcHeapBytes)}, last {SoakSample.Megabytes(Last?.GcHeapBytes)}, after settle {SoakSample.Megabytes(SettledGcHeapBytes)}");
+        }
+
+        Line($"broker CPU:        {(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s ({cpu * 100 / Math.Max(TrafficSeconds, 0.001):0} % of one core)" : "unknown (give --broker-pid, or let the soak start the broker)")}");
+        Line($"soak CPU:          {SoakCpuSeconds:0.00} s");
+        if (Unexpected > 0 || StableDisconnected > 0 || SenderFailure is not null)
+        {
+            Line($"faults:            {Unexpected} unexpected chat lines, {StableDisconnected} stable clients disconnected{(SenderFailure is null ? "" : $", a sender failed: {SenderFailure}")}");
+        }
+
+        if (ErrorsReceived > 0)
+        {
+            Line($"errors received:   {ErrorsReceived}, first: {FirstError}");
+        }
+
+        Line($"result:            {(Clean ? "clean" : "NOT clean")}");
+        return text.ToString();
+    }
+
+    /// <summary>The whole report as text: preamble, timeline and summary.</summary>
+    public string ToText()
+    {
+        var text = new StringBuilder(Preamble(Broker, Clients, Senders, Rate, Churn, DurationSeconds, SampleIntervalSeconds, InProcess));
+        foreach (var sample in Timeline)
+        {
+            text.AppendLine(sample.ToText(InProcess));
+        }
+
+        return text.Append(ToSummaryText()).ToString();
+    }
+
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("broker", Broker);
+            json.WriteBoolean("inProcess", InProcess);
+            json.WriteNumber("clients", Clients);
+            json.WriteNumber("senders", Senders);
+            json.WriteNumber("rate", Rate);
+            json.WriteNumber("churn", Churn);
+            json.WriteNumber("durationSeconds", Math.Round(DurationSeconds, 3));
+            json.WriteNumber("sampleIntervalSeconds", Math.Round(SampleIntervalSeconds, 3));
+            json.WriteNumber("joinSeconds", Math.Round(JoinSeconds, 4));
+            json.WriteNumberOrNull("joinedRssBytes", JoinedRssBytes);
+            json.WriteNumberOrNull("joinedGcHeapBytes", JoinedGcHeapBytes);
+            json.WriteStartArray("timeline");
+            foreach (var sample in Timeline)
+            {
+                sample.WriteTo(json);
+            }
+
+            json.WriteEndArray();
+            json.WriteNumber("trafficSeconds", Math.Round(TrafficSeconds, 3));
+            json.WriteNumber("churnConnections", ChurnConnections);
+            json.WriteNumber("churnGraceful", ChurnGraceful);
+            json.WriteNumber("churnReset", ChurnReset);
+            json.WriteNumber("churnHalfLine", ChurnHalfLine);
+            json.WriteNumber("churnNoHello", ChurnNoHello);
+            json.WriteNumber("churnFailures", ChurnFailures);
+            if (FirstChurnFailure is not null)
+            {
+                json.WriteString("firstChurnFailure", FirstChurnFailure);
+            }
+
+            json.WriteNumber("churnChatsSent", ChurnChatsSent);
+            json.WriteNumber("churnChatsSeen", ChurnChatsSeen);
+            json.WriteNumber("expected", Expected);
+            json.WriteNumber("received", Received);
+            json.WriteNumber("lost", Lost);
+            json.WriteNumber("duplicated", Duplicated);
+            json.WriteNumber("outOfOrder", OutOfOrder);
+            json.WriteNumber("unexpected", Unexpected);
+            json.WriteNumber("errorsReceived", ErrorsReceived);
+            if (FirstError is not null)
+            {
+                json.WriteString("firstError", FirstError);
+            }
+
+            json.WriteNumber("stableDisconnected", StableDisconnected);
+            if (SenderFailure is not null)
+            {
+                json.WriteString("senderFailure", SenderFailure);
+            }
+
+            json.WriteNumber("latencyP50Ms", LatencyP50Ms);
+            json.WriteNumber("latencyP99Ms", LatencyP99Ms);
+            json.WriteNumber("latencyMaxMs", LatencyMaxMs);
+            json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
+            json.WriteNumber("soakCpuSeconds", Math.Round(SoakCpuSeconds, 4));
+            json.WriteNumberOrNull("firstRssBytes", First?.RssBytes);
+            json.WriteNumberOrNull("lastRssBytes", Last?.RssBytes);
+            json.WriteNumberOrNull("peakRssBytes", PeakRssBytes);
+            json.WriteNumber("settleSeconds", Math.Round(SettleSeconds, 3));
+            json.WriteNumberOrNull("settledRssBytes", SettledRssBytes);
+            json.WriteNumberOrNull("settledGcHeapBytes", SettledGcHeapBytes);
+            json.WriteBoolean("clean", Clean);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+}

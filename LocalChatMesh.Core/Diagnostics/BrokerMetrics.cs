@@ -47,11 +47,21 @@ internal sealed class BrokerMetrics : IDisposable
 
     public Counter<long> Dropped { get; }
 
+    /// <summary>Deliveries dropped so far; read and written under the hub's lock only.</summary>
+    public long DroppedSoFar { get; private set; }
+
     public Counter<long> LagWarnings { get; }
 
     public Counter<long> Disconnects { get; }
 
     public static KeyValuePair<string, object?> Reason(DisconnectReason reason) => new("reason", ReasonName(reason));
+
+    /// <summary>Counts one delivery dropped for a lagging client (under the hub's lock).</summary>
+    public void CountDrop()
+    {
+        DroppedSoFar++;
+        Dropped.Add(1);
+    }
 
     public void Dispose() => Meter.Dispose();
 

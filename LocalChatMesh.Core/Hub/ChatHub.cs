@@ -296,8 +296,12 @@ internal sealed class ChatHub : IDisposable
     /// <summary>Encodes once; the Subject hands the same array to every joined connection.</summary>
     private void Broadcast(ServerMessage message)
     {
-        Metrics.MessagesOut.Add(_joined.Count);
-        _broadcast.OnNext(MessageEncoder.Encode(message));
+        var frame = MessageEncoder.Encode(message);
+        var droppedBefore = Metrics.DroppedSoFar;
+        _broadcast.OnNext(frame);
+
+        // Delivered means queued: what a lagging client missed is counted as dropped instead.
+        Metrics.MessagesOut.Add(_broadcast.Count - (Metrics.DroppedSoFar - droppedBefore));
     }
 
     private void SendError(ConnectionState state, string text)

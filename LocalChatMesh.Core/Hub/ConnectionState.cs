@@ -105,6 +105,6 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
     private void Drop()
     {
         Dropped++;
-        metrics.Dropped.Add(1);
+        metrics.CountDrop();
     }
 }

@@ -190,6 +190,42 @@ public class SlowConsumerTests
         Assert.That(idle.IsOpen(), Is.True);
     }
 
+    [Test]
+    public void What_a_lagging_client_misses_counts_as_dropped_not_as_delivered()
+    {
+        using var hub = CreateHub();
+        var counted = new Dictionary<string, long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, hub.Broker.Hub.Metrics.Meter))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+            counted[instrument.Name] = counted.GetValueOrDefault(instrument.Name) + value);
+        listener.Start();
+        var alice = hub.Join("alice");
+        var slow = hub.Join("slow");
+        slow.IsReading = false;
+        SendUntilAboveSoftLimit(alice, slow);
+        hub.Advance(TimeSpan.FromSeconds(2.1));
+        var deliveredBefore = counted["chatmesh.messages.delivered"];
+        var droppedBefore = counted.GetValueOrDefault("chatmesh.deliveries.dropped");
+
+        for (var i = 0; i < 7; i++)
+        {
+            alice.Chat($"missed {i}");
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(counted["chatmesh.messages.delivered"] - deliveredBefore, Is.EqualTo(7), "queued for alice only");
+            Assert.That(counted["chatmesh.deliveries.dropped"] - droppedBefore, Is.EqualTo(7), "dropped for the lagging client");
+        });
+    }
+
     private static void SendUntilAboveSoftLimit(InMemoryConnection sender, InMemoryConnection slow)
     {
         var i = 0;

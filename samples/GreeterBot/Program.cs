@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LocalChatMesh;
 using LocalChatMesh.Samples.GreeterBot;
 
@@ -16,16 +17,21 @@ if (!ChatEndPoint.TryParse(Option("--server") ?? "127.0.0.1:5000", out var serve
 
 var nickname = Option("--nickname") ?? "greeter";
 
+// Ctrl+C (SIGINT) and SIGTERM (a service manager, `kill`) both let the bot leave the chat
+// cleanly instead of dying mid-write.
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Leave);
+
+void Leave(PosixSignalContext context)
 {
-    e.Cancel = true; // Let the bot leave the chat cleanly instead of dying mid-write.
+    context.Cancel = true;
     stop.Cancel();
-};
+}
 
 try
 {
-    Console.WriteLine($"{nickname} is chatting on {server}; Ctrl+C to leave");
+    Console.WriteLine($"{nickname} is chatting on {server}; Ctrl+C or SIGTERM to leave");
     await Greeter.RunAsync(server, nickname, stop.Token);
     return 0;
 }
@@ -36,5 +42,5 @@ catch (ChatMeshException exception)
 }
 catch (OperationCanceledException)
 {
-    return 0; // Ctrl+C while still connecting.
+    return 0; // Stopped while still connecting.
 }

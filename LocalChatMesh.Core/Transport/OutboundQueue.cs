@@ -256,8 +256,9 @@ internal sealed class OutboundQueue : IOutboundSink
                 rest = rest[sent..];
             }
         }
-        catch (Exception exception) when (exception is OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception exception) when (exception is not OutOfMemoryException)
         {
+            // Aborted, or the peer is gone (or anything else: the connection ends either way).
             Finish(written: false);
             return;
         }
@@ -271,6 +272,9 @@ internal sealed class OutboundQueue : IOutboundSink
 
         _scheduler.Schedule(this);
     }
+
+    /// <summary>Ends writing after an unexpected fault; the connection then closes.</summary>
+    internal void Fail() => Finish(written: false);
 
     private void ShutDownSending()
     {

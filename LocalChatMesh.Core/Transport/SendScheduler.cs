@@ -36,7 +36,16 @@ internal sealed class SendScheduler : IThreadPoolWorkItem
         {
             while (_ready.TryDequeue(out var queue))
             {
-                queue.Flush(_buffer);
+                try
+                {
+                    queue.Flush(_buffer);
+                }
+                catch (Exception exception) when (exception is not OutOfMemoryException)
+                {
+                    // A fault in one connection's write must not end the others' (nor the
+                    // process, as an exception escaping a pool work item would).
+                    queue.Fail();
+                }
             }
 
             // A Schedule that enqueued after the last TryDequeue may have seen _running == 1 and

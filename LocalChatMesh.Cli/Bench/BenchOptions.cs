@@ -15,6 +15,39 @@ internal enum BrokerMode
     External,
 }
 
+/// <summary>The broker options that <c>bench</c> and <c>soak</c> share, read the same way by both.</summary>
+internal static class BrokerChoice
+{
+    /// <summary>
+    /// Turns <c>--server</c>, <c>--broker-pid</c> and <c>--in-process</c> into a mode and an
+    /// endpoint, or into the problem to report.
+    /// </summary>
+    public static bool TryParse(string? server, int? brokerPid, bool inProcess, out BrokerMode mode, out IPEndPoint? endPoint, out string? problem)
+    {
+        mode = server is not null ? BrokerMode.External : inProcess ? BrokerMode.InProcess : BrokerMode.ChildProcess;
+        endPoint = null;
+        problem = null;
+        if (server is not null && !ChatEndPoint.TryParse(server, out endPoint, out var addressProblem))
+        {
+            problem = $"--server: {addressProblem}";
+        }
+        else if (brokerPid is not null && server is null)
+        {
+            problem = "--broker-pid needs --server";
+        }
+        else if (inProcess && server is not null)
+        {
+            problem = "--in-process and --server exclude each other";
+        }
+
+        return problem is null;
+    }
+
+    /// <summary>Failures of a run that end it with a one-line message rather than a stack trace.</summary>
+    public static bool IsRunFailure(Exception exception) =>
+        exception is BenchException or System.Net.Sockets.SocketException or IOException or InvalidOperationException or TimeoutException;
+}
+
 /// <summary>One bench run's settings.</summary>
 internal sealed record BenchOptions
 {

@@ -24,20 +24,9 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         [Option("idle-timeout", Description = "Seconds without a delivery before the rest counts as lost")] double idleTimeout = 10,
         [Option(Description = "Print one JSON line instead of text")] bool json = false)
     {
-        var endPoint = default(System.Net.IPEndPoint);
-        if (server is not null && !ChatEndPoint.TryParse(server, out endPoint, out var addressProblem))
+        if (!BrokerChoice.TryParse(server, brokerPid, inProcess, out var mode, out var endPoint, out var brokerProblem))
         {
-            return Fail($"--server: {addressProblem}");
-        }
-
-        if (brokerPid is not null && server is null)
-        {
-            return Fail("--broker-pid needs --server");
-        }
-
-        if (inProcess && server is not null)
-        {
-            return Fail("--in-process and --server exclude each other");
+            return Fail(brokerProblem!);
         }
 
         var options = new BenchOptions
@@ -49,7 +38,7 @@ public sealed class BenchCommand : CoconaConsoleAppBase
             Rate = rate,
             SilentClient = silentClient,
             JoinOnly = joinOnly,
-            Mode = server is not null ? BrokerMode.External : inProcess ? BrokerMode.InProcess : BrokerMode.ChildProcess,
+            Mode = mode,
             Server = endPoint,
             BrokerPid = brokerPid,
             BrokerEnvironment = brokerEnv ?? [],
@@ -70,7 +59,7 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         {
             return Fail("cancelled", 130);
         }
-        catch (Exception exception) when (exception is BenchException or System.Net.Sockets.SocketException or IOException or InvalidOperationException or TimeoutException)
+        catch (Exception exception) when (BrokerChoice.IsRunFailure(exception))
         {
             return Fail(exception.Message, 1);
         }

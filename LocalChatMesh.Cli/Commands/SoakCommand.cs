@@ -22,20 +22,9 @@ public sealed class SoakCommand : CoconaConsoleAppBase
         [Option("in-process", Description = "Run the broker inside the soak process (memory and CPU include the load generator)")] bool inProcess = false,
         [Option(Description = "Print one JSON object at the end instead of text")] bool json = false)
     {
-        var endPoint = default(System.Net.IPEndPoint);
-        if (server is not null && !ChatEndPoint.TryParse(server, out endPoint, out var addressProblem))
+        if (!BrokerChoice.TryParse(server, brokerPid, inProcess, out var mode, out var endPoint, out var brokerProblem))
         {
-            return Fail($"--server: {addressProblem}");
-        }
-
-        if (brokerPid is not null && server is null)
-        {
-            return Fail("--broker-pid needs --server");
-        }
-
-        if (inProcess && server is not null)
-        {
-            return Fail("--in-process and --server exclude each other");
+            return Fail(brokerProblem!);
         }
 
         // Out-of-range numbers become values that Validate refuses with the option's name.
@@ -48,7 +37,7 @@ public sealed class SoakCommand : CoconaConsoleAppBase
             Churn = churn,
             SampleInterval = sampleInterval is { } interval ? interval is > 0 and <= 86_400 ? TimeSpan.FromSeconds(interval) : TimeSpan.Zero : null,
             Settle = settle is >= 0 and <= 3600 ? TimeSpan.FromSeconds(settle) : TimeSpan.MinValue,
-            Mode = server is not null ? BrokerMode.External : inProcess ? BrokerMode.InProcess : BrokerMode.ChildProcess,
+            Mode = mode,
             Server = endPoint,
             BrokerPid = brokerPid,
             BrokerEnvironment = brokerEnv ?? [],
@@ -85,7 +74,7 @@ public sealed class SoakCommand : CoconaConsoleAppBase
         {
             return Fail("cancelled", 130);
         }
-        catch (Exception exception) when (exception is BenchException or System.Net.Sockets.SocketException or IOException or InvalidOperationException or TimeoutException)
+        catch (Exception exception) when (BrokerChoice.IsRunFailure(exception))
         {
             return Fail(exception.Message, 1);
         }

@@ -55,7 +55,7 @@ internal sealed class ChatHub : IDisposable
         {
             lock (_gate)
             {
-                return [.. _joined.Values.Select(state => state.Nickname!)];
+                return [.. new RosterView(_joined)];
             }
         }
     }

@@ -48,7 +48,3 @@ internal interface IOutboundSink
     /// <summary>Closes the connection now, dropping what is queued.</summary>
     void Abort();
 }
-
-/// <summary>A line that arrived but is not a valid client message; <see cref="Problem"/> says why.</summary>
-/// <param name="Problem">The decoder's description of what is wrong.</param>
-internal sealed record UnreadableLine(string Problem) : ClientMessage;

@@ -2,11 +2,25 @@ using System.Text.Json.Serialization;
 
 namespace LocalChatMesh.Protocol;
 
-/// <summary>A message a client sends to the broker. The wire form carries a <c>type</c> discriminator.</summary>
+/// <summary>
+/// A message a client sends to the broker. The wire form carries a <c>type</c> discriminator.
+/// The hierarchy is closed: only the codec's own message types derive from it.
+/// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
 [JsonDerivedType(typeof(HelloMessage), "hello")]
 [JsonDerivedType(typeof(ChatMessage), "chat")]
-public abstract record ClientMessage;
+[JsonDerivedType(typeof(JoinMessage), "join")]
+[JsonDerivedType(typeof(LeaveMessage), "leave")]
+[JsonDerivedType(typeof(ListRoomsMessage), "rooms")]
+[JsonDerivedType(typeof(WhoMessage), "who")]
+[JsonDerivedType(typeof(DirectMessage), "direct")]
+public abstract record ClientMessage
+{
+    // Only this assembly can derive: the codec must know every message type.
+    private protected ClientMessage()
+    {
+    }
+}
 
 /// <summary>The handshake: it must be the first message on a connection.</summary>
 /// <param name="Nickname">The nickname to reserve; the broker trims it.</param>
@@ -18,8 +32,68 @@ public sealed record HelloMessage(string Nickname) : ClientMessage
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Token { get; init; }
+
+    /// <summary>
+    /// The version 2 extensions asked for (see <see cref="ChatCapabilities"/>); null for a version 1
+    /// client, which then receives exactly what a client of the original example receives.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Capabilities { get; init; }
+
+    /// <summary>The session secret of an earlier <c>welcome</c>, to take the nickname back at once.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Session { get; init; }
+
+    /// <inheritdoc />
+    public bool Equals(HelloMessage? other) =>
+        other is not null
+        && string.Equals(Nickname, other.Nickname, StringComparison.Ordinal)
+        && string.Equals(Token, other.Token, StringComparison.Ordinal)
+        && string.Equals(Session, other.Session, StringComparison.Ordinal)
+        && Lists.Equal(Capabilities, other.Capabilities);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Nickname, Token, Session, Lists.Hash(Capabilities));
 }
 
-/// <summary>A chat line for everybody.</summary>
+/// <summary>A chat line for everybody in a room (version 1: everybody).</summary>
 /// <param name="Text">The text of the line.</param>
-public sealed record ChatMessage(string Text) : ClientMessage;
+public sealed record ChatMessage(string Text) : ClientMessage
+{
+    /// <summary>The room it is for (needs <c>rooms</c>); null means <c>lobby</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Room { get; init; }
+}
+
+/// <summary>Enter a room (needs <c>rooms</c>), optionally replaying its history or resuming after an id.</summary>
+/// <param name="Room">The room's name.</param>
+public sealed record JoinMessage(string Room) : ClientMessage
+{
+    /// <summary>How many of the room's latest chats to replay (needs <c>history</c>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? History { get; init; }
+
+    /// <summary>Resume: replay every chat with an id above this one (with <see cref="Epoch"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? After { get; init; }
+
+    /// <summary>The room's epoch when <see cref="After"/> was seen.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Epoch { get; init; }
+}
+
+/// <summary>Leave a room (needs <c>rooms</c>).</summary>
+/// <param name="Room">The room's name.</param>
+public sealed record LeaveMessage(string Room) : ClientMessage;
+
+/// <summary>Ask for the list of rooms (needs <c>rooms</c>); the wire type is <c>rooms</c>.</summary>
+public sealed record ListRoomsMessage : ClientMessage;
+
+/// <summary>Ask who is in a room (needs <c>rooms</c>).</summary>
+/// <param name="Room">The room's name.</param>
+public sealed record WhoMessage(string Room) : ClientMessage;
+
+/// <summary>A direct message to one participant (needs <c>direct</c>).</summary>
+/// <param name="To">The recipient's nickname.</param>
+/// <param name="Text">The text.</param>
+public sealed record DirectMessage(string To, string Text) : ClientMessage;

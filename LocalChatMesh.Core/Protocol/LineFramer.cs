@@ -5,7 +5,7 @@ using System.Runtime.CompilerServices;
 namespace LocalChatMesh.Protocol;
 
 /// <summary>What <see cref="LineFramer.TryReadLine"/> found at the front of a buffer.</summary>
-public enum FrameStatus
+internal enum FrameStatus
 {
     /// <summary>No complete line yet; read more.</summary>
     Incomplete,
@@ -21,7 +21,7 @@ public enum FrameStatus
 /// Splits a byte stream into <c>\n</c>-terminated lines, dropping a trailing <c>\r</c>, and
 /// refuses a line over the limit as soon as the limit is passed rather than buffering it to its end.
 /// </summary>
-public static class LineFramer
+internal static class LineFramer
 {
     /// <summary>The default maximum line length in bytes, terminator excluded: 8 KiB.</summary>
     public const int DefaultMaxLineLength = 8 * 1024;

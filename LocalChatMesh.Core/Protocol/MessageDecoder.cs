@@ -13,6 +13,7 @@ namespace LocalChatMesh.Protocol;
 /// serializer: the serializer's errors name .NET types and paths, while a peer needs to hear
 /// "missing field 'text'". Field order does not matter, unknown fields are skipped, and a known
 /// field given twice is refused so that two readers can never disagree about what a line said.
+/// An optional field given as JSON <c>null</c> reads as absent.
 /// </remarks>
 public static class MessageDecoder
 {
@@ -37,27 +38,91 @@ public static class MessageDecoder
         [NotNullWhen(true)] out ClientMessage? message,
         [NotNullWhen(false)] out string? error)
     {
-        message = null;
-        if (!TryReadFields(line, out var fields, out error))
+        var decoded = DecodeClientMessage(line);
+        message = decoded is UnreadableLine or MistypedField ? null : decoded;
+        error = decoded switch
         {
-            return false;
+            UnreadableLine unreadable => unreadable.Problem,
+            MistypedField mistyped => mistyped.Problem,
+            _ => null,
+        };
+        return message is not null;
+    }
+
+    /// <summary>
+    /// Decodes a line a client sent, for the broker: a line that cannot be read becomes an
+    /// <see cref="UnreadableLine"/> (with its type when it had one, so the broker can answer a
+    /// version 1 client as it always has), and a chat whose only problem is a mistyped version 2
+    /// field becomes a <see cref="MistypedField"/> that still carries the version 1 reading.
+    /// </summary>
+    internal static ClientMessage DecodeClientMessage(ReadOnlySpan<byte> line)
+    {
+        if (!TryReadFields(line, out var fields, out var error))
+        {
+            return new UnreadableLine(error);
         }
 
+        ClientMessage? message = null;
         switch (fields.Type)
         {
             case "hello":
                 // The token is an extension: a broker without a secret ignores it like any unknown
                 // field, whatever its type, and one with a secret refuses anything but the right string.
-                if (fields.RequireString(Field.Nickname, out var nickname, out error))
+                if (fields.RequireString(Field.Nickname, out var nickname, out error)
+                    && fields.OptionalStringArray(Field.Capabilities, out var capabilities, out error)
+                    && fields.OptionalString(Field.Session, out var session, out error))
                 {
-                    message = new HelloMessage(nickname) { Token = fields.StringOrNull(Field.Token) };
+                    message = new HelloMessage(nickname) { Token = fields.StringOrNull(Field.Token), Capabilities = capabilities, Session = session };
                 }
 
                 break;
             case "chat":
                 if (fields.RequireString(Field.Text, out var text, out error))
                 {
-                    message = new ChatMessage(text);
+                    message = fields.OptionalString(Field.Room, out var room, out error)
+                        ? new ChatMessage(text) { Room = room }
+                        : new MistypedField(error!, new ChatMessage(text));
+                    error = null;
+                }
+
+                break;
+            case "join":
+                if (fields.RequireString(Field.Room, out var joinRoom, out error)
+                    && fields.OptionalCount(Field.History, out var history, out error)
+                    && fields.OptionalCount(Field.After, out var after, out error)
+                    && fields.OptionalString(Field.Epoch, out var epoch, out error))
+                {
+                    message = new JoinMessage(joinRoom)
+                    {
+                        History = history is { } count ? (int)Math.Min(count, int.MaxValue) : null,
+                        After = after,
+                        Epoch = epoch,
+                    };
+                }
+
+                break;
+            case "leave":
+                if (fields.RequireString(Field.Room, out var leaveRoom, out error))
+                {
+                    message = new LeaveMessage(leaveRoom);
+                }
+
+                break;
+            case "rooms":
+                message = new ListRoomsMessage();
+                break;
+            case "who":
+                if (fields.RequireString(Field.Room, out var whoRoom, out error))
+                {
+                    message = new WhoMessage(whoRoom);
+                }
+
+                break;
+            case "direct":
+                if (fields.RequireString(Field.To, out var to, out error)
+                    && fields.RequireString(Field.Text, out var directText, out error))
+                {
+                    message = new DirectMessage(to, directText);
                 }
 
                 break;
@@ -66,7 +131,7 @@ public static class MessageDecoder
                 break;
         }
 
-        return message is not null;
+        return message ?? new UnreadableLine(error!) { Type = fields.Type };
     }
 
     /// <summary>Decodes a line the broker sent.</summary>
@@ -85,45 +150,57 @@ public static class MessageDecoder
         }
 
         string? nickname;
+        string? room;
         switch (fields.Type)
         {
             case "welcome":
-                if (fields.RequireString(Field.Nickname, out nickname, out error))
+                if (fields.RequireString(Field.Nickname, out nickname, out error)
+                    && fields.OptionalStringArray(Field.Capabilities, out var capabilities, out error)
+                    && fields.OptionalString(Field.Session, out var session, out error)
+                    && fields.OptionalCount(Field.MaxLineLength, out var maxLine, out error))
                 {
-                    message = new WelcomeMessage(nickname);
+                    message = new WelcomeMessage(nickname)
+                    {
+                        Capabilities = capabilities,
+                        Session = session,
+                        MaxLineLength = maxLine is { } limit ? (int)Math.Min(limit, int.MaxValue) : null,
+                    };
                 }
 
                 break;
             case "roster":
-                if (fields.Participants is not null)
+                if (fields.RequireStringArray(Field.Participants, out var participants, out error)
+                    && fields.OptionalString(Field.Room, out room, out error))
                 {
-                    message = new RosterMessage(fields.Participants);
-                }
-                else
-                {
-                    error = fields.Problem(Field.Participants, "an array of strings");
+                    message = new RosterMessage(participants) { Room = room };
                 }
 
                 break;
             case "user_joined":
-                if (fields.RequireString(Field.Nickname, out nickname, out error))
+                if (fields.RequireString(Field.Nickname, out nickname, out error)
+                    && fields.OptionalString(Field.Room, out room, out error))
                 {
-                    message = new UserJoinedMessage(nickname);
+                    message = new UserJoinedMessage(nickname) { Room = room };
                 }
 
                 break;
             case "user_left":
-                if (fields.RequireString(Field.Nickname, out nickname, out error))
+                if (fields.RequireString(Field.Nickname, out nickname, out error)
+                    && fields.OptionalString(Field.Room, out room, out error))
                 {
-                    message = new UserLeftMessage(nickname);
+                    message = new UserLeftMessage(nickname) { Room = room };
                 }
 
                 break;
             case "chat":
                 if (fields.RequireString(Field.Nickname, out nickname, out error)
-                    && fields.RequireString(Field.Text, out var text, out error))
+                    && fields.RequireString(Field.Text, out var text, out error)
+                    && fields.OptionalString(Field.Room, out room, out error)
+                    && fields.OptionalCount(Field.Id, out var id, out error)
+                    && fields.OptionalTime(out var time, out error)
+                    && fields.OptionalBool(Field.History, out var replayed, out error))
                 {
-                    message = new ChatBroadcastMessage(nickname, text);
+                    message = new ChatBroadcastMessage(nickname, text) { Room = room, Id = id, Time = time, History = replayed };
                 }
 
                 break;
@@ -131,6 +208,46 @@ public static class MessageDecoder
                 if (fields.RequireString(Field.Message, out var problem, out error))
                 {
                     message = new ErrorMessage(problem);
+                }
+
+                break;
+            case "joined":
+                if (fields.RequireString(Field.Room, out room, out error)
+                    && fields.RequireStringArray(Field.Participants, out var members, out error)
+                    && fields.OptionalString(Field.Epoch, out var epoch, out error)
+                    && fields.OptionalCount(Field.LastId, out var lastId, out error)
+                    && fields.OptionalBool(Field.Recovered, out var recovered, out error))
+                {
+                    message = new JoinedMessage(room, members) { Epoch = epoch, LastId = lastId, Recovered = recovered };
+                }
+
+                break;
+            case "left":
+                if (fields.RequireString(Field.Room, out room, out error))
+                {
+                    message = new LeftMessage(room);
+                }
+
+                break;
+            case "room_list":
+                if (fields.Rooms is { } rooms)
+                {
+                    message = new RoomListMessage(rooms);
+                }
+                else
+                {
+                    error = fields.Problem(Field.Rooms, "an array of {\"room\", \"members\"} objects");
+                }
+
+                break;
+            case "direct":
+                if (fields.RequireString(Field.From, out var from, out error)
+                    && fields.RequireString(Field.To, out var to, out error)
+                    && fields.RequireString(Field.Text, out var directText, out error)
+                    && fields.OptionalCount(Field.Id, out var directId, out error)
+                    && fields.OptionalTime(out var directTime, out error))
+                {
+                    message = new DirectDeliveryMessage(from, to, directText) { Id = directId, Time = directTime };
                 }
 
                 break;
@@ -143,6 +260,9 @@ public static class MessageDecoder
     }
 
     private static string UnknownType(string type) => $"unknown message type '{Shorten(type)}'";
+
+    /// <summary>The error a client that was not granted a type's capability receives for it, as before version 2.</summary>
+    internal static string UnknownTypeError(string type) => UnknownType(type);
 
     private static string Shorten(string value) =>
         value.Length <= MaxEchoedLength ? value : string.Concat(value.AsSpan(0, MaxEchoedLength), "…");
@@ -203,7 +323,7 @@ public static class MessageDecoder
             return false;
         }
 
-        if (fields.Kinds[(int)Field.Type] == Kind.Absent)
+        if (fields.KindOf(Field.Type) == Kind.Absent)
         {
             error = "missing field 'type'";
             return false;
@@ -234,47 +354,38 @@ public static class MessageDecoder
             : $"invalid JSON: {text}";
     }
 
+    private static readonly string[] Names =
+    [
+        "type", "nickname", "text", "token", "participants", "message", "capabilities", "session", "room",
+        "history", "after", "epoch", "to", "from", "id", "time", "recovered", "last_id", "rooms", "max_line_length",
+    ];
+
+    private static readonly byte[][] Utf8Names = [.. Names.Select(name => System.Text.Encoding.UTF8.GetBytes(name))];
+
     private static Field Identify(ref Utf8JsonReader reader)
     {
         if (reader.ValueIsEscaped)
         {
             // Rare: a field name written with \u escapes. Unescape before comparing.
-            return reader.GetString() switch
-            {
-                "type" => Field.Type,
-                "nickname" => Field.Nickname,
-                "text" => Field.Text,
-                "token" => Field.Token,
-                "participants" => Field.Participants,
-                "message" => Field.Message,
-                _ => Field.Unknown,
-            };
+            var index = Array.IndexOf(Names, reader.GetString());
+            return index < 0 ? Field.Unknown : (Field)index;
         }
 
         var name = reader.ValueSpan;
-        return name switch
+        for (var i = 0; i < Utf8Names.Length; i++)
         {
-            _ when name.SequenceEqual("type"u8) => Field.Type,
-            _ when name.SequenceEqual("nickname"u8) => Field.Nickname,
-            _ when name.SequenceEqual("text"u8) => Field.Text,
-            _ when name.SequenceEqual("token"u8) => Field.Token,
-            _ when name.SequenceEqual("participants"u8) => Field.Participants,
-            _ when name.SequenceEqual("message"u8) => Field.Message,
-            _ => Field.Unknown,
-        };
+            if (name.SequenceEqual(Utf8Names[i]))
+            {
+                return (Field)i;
+            }
+        }
+
+        return Field.Unknown;
     }
 
-    private static string Name(Field field) => field switch
-    {
-        Field.Type => "type",
-        Field.Nickname => "nickname",
-        Field.Text => "text",
-        Field.Token => "token",
-        Field.Participants => "participants",
-        Field.Message => "message",
-        _ => "?",
-    };
+    private static string Name(Field field) => field == Field.Unknown ? "?" : Names[(int)field];
 
+    // In the order of Names.
     private enum Field
     {
         Type,
@@ -283,83 +394,278 @@ public static class MessageDecoder
         Token,
         Participants,
         Message,
+        Capabilities,
+        Session,
+        Room,
+        History,
+        After,
+        Epoch,
+        To,
+        From,
+        Id,
+        Time,
+        Recovered,
+        LastId,
+        Rooms,
+        MaxLineLength,
         Unknown,
     }
 
     private enum Kind : byte
     {
         Absent,
-        Valid,
         Null,
-        WrongType,
+        String,
+        Integer,
+        Number,
+        Bool,
+        StringArray,
+        Other,
     }
 
-    // The known fields of one line; only those its type needs are checked afterwards.
+    // The known fields of one line, each as the JSON gave it; only those its type needs are
+    // checked afterwards, so each type names its own problems.
     private struct Fields
     {
         private const int Count = (int)Field.Unknown;
-        private string?[]? _strings;
         private Kind[]? _kinds;
+        private string?[]? _strings;
+        private long[]? _integers;
 
-        public string? Type => Strings[(int)Field.Type];
+        public readonly string? Type => _strings?[(int)Field.Type];
+
+        public List<string>? Capabilities { get; private set; }
 
         public List<string>? Participants { get; private set; }
 
-        public Kind[] Kinds => _kinds ??= new Kind[Count];
+        public List<RoomSummary>? Rooms { get; private set; }
 
-        private string?[] Strings => _strings ??= new string?[Count];
+        public readonly Kind KindOf(Field field) => _kinds is null ? Kind.Absent : _kinds[(int)field];
 
-        public readonly bool Seen(Field field) => _kinds is null || _kinds[(int)field] == Kind.Absent;
+        public readonly bool Seen(Field field) => KindOf(field) == Kind.Absent;
 
         public void Store(Field field, ref Utf8JsonReader reader)
         {
-            var kind = reader.TokenType switch
+            _kinds ??= new Kind[Count];
+            switch (reader.TokenType)
             {
-                JsonTokenType.Null => Kind.Null,
-                JsonTokenType.String when field != Field.Participants => Kind.Valid,
-                JsonTokenType.StartArray when field == Field.Participants => Kind.Valid,
-                _ => Kind.WrongType,
-            };
-            Kinds[(int)field] = kind;
-            if (kind != Kind.Valid)
-            {
-                reader.Skip();
-                return;
-            }
+                case JsonTokenType.Null:
+                    _kinds[(int)field] = Kind.Null;
+                    break;
+                case JsonTokenType.String:
+                    _kinds[(int)field] = Kind.String;
+                    (_strings ??= new string?[Count])[(int)field] = reader.GetString();
+                    break;
+                case JsonTokenType.Number when reader.TryGetInt64(out var integer):
+                    _kinds[(int)field] = Kind.Integer;
+                    (_integers ??= new long[Count])[(int)field] = integer;
+                    break;
+                case JsonTokenType.Number:
+                    _kinds[(int)field] = Kind.Number;
+                    break;
+                case JsonTokenType.True or JsonTokenType.False:
+                    _kinds[(int)field] = Kind.Bool;
+                    (_integers ??= new long[Count])[(int)field] = reader.TokenType == JsonTokenType.True ? 1 : 0;
+                    break;
+                case JsonTokenType.StartArray when field == Field.Rooms:
+                    Rooms = ReadRooms(ref reader);
+                    _kinds[(int)field] = Rooms is null ? Kind.Other : Kind.StringArray;
+                    break;
+                case JsonTokenType.StartArray when field is Field.Participants or Field.Capabilities:
+                    var strings = ReadStrings(ref reader);
+                    _kinds[(int)field] = strings is null ? Kind.Other : Kind.StringArray;
+                    if (field == Field.Participants)
+                    {
+                        Participants = strings;
+                    }
+                    else
+                    {
+                        Capabilities = strings;
+                    }
 
-            if (field != Field.Participants)
-            {
-                Strings[(int)field] = reader.GetString();
-                return;
-            }
-
-            var participants = new List<string>();
-            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-            {
-                if (reader.TokenType != JsonTokenType.String)
-                {
-                    Kinds[(int)field] = Kind.WrongType;
+                    break;
+                default:
+                    _kinds[(int)field] = Kind.Other;
                     reader.Skip();
-                    continue;
-                }
-
-                participants.Add(reader.GetString()!);
+                    break;
             }
-
-            Participants = Kinds[(int)field] == Kind.Valid ? participants : null;
         }
 
-        public bool RequireString(Field field, [NotNullWhen(true)] out string? value, out string? error)
+        public readonly bool RequireString(Field field, [NotNullWhen(true)] out string? value, out string? error)
         {
-            value = Strings[(int)field];
+            value = KindOf(field) == Kind.String ? _strings![(int)field] : null;
             error = value is null ? Problem(field, "a string") : null;
             return value is not null;
         }
 
-        public string? StringOrNull(Field field) => Strings[(int)field];
+        public readonly bool OptionalString(Field field, out string? value, out string? error)
+        {
+            value = null;
+            error = null;
+            switch (KindOf(field))
+            {
+                case Kind.Absent or Kind.Null:
+                    return true;
+                case Kind.String:
+                    value = _strings![(int)field];
+                    return true;
+                default:
+                    error = Problem(field, "a string");
+                    return false;
+            }
+        }
 
-        public string Problem(Field field, string expected) => Kinds[(int)field] == Kind.Absent
+        public readonly string? StringOrNull(Field field) => KindOf(field) == Kind.String ? _strings![(int)field] : null;
+
+        public readonly bool OptionalCount(Field field, out long? value, out string? error)
+        {
+            value = null;
+            error = null;
+            switch (KindOf(field))
+            {
+                case Kind.Absent or Kind.Null:
+                    return true;
+                case Kind.Integer when _integers![(int)field] >= 0:
+                    value = _integers[(int)field];
+                    return true;
+                default:
+                    error = Problem(field, "a non-negative integer");
+                    return false;
+            }
+        }
+
+        public readonly bool OptionalBool(Field field, out bool? value, out string? error)
+        {
+            value = null;
+            error = null;
+            switch (KindOf(field))
+            {
+                case Kind.Absent or Kind.Null:
+                    return true;
+                case Kind.Bool:
+                    value = _integers![(int)field] == 1;
+                    return true;
+                default:
+                    error = Problem(field, "true or false");
+                    return false;
+            }
+        }
+
+        public readonly bool OptionalTime(out DateTimeOffset? value, out string? error)
+        {
+            value = null;
+            if (!OptionalString(Field.Time, out var text, out error))
+            {
+                return false;
+            }
+
+            if (text is null)
+            {
+                return true;
+            }
+
+            if (WireTimeConverter.TryParse(text, out var time))
+            {
+                value = time;
+                return true;
+            }
+
+            error = Problem(Field.Time, "an RFC 3339 time");
+            return false;
+        }
+
+        public readonly bool OptionalStringArray(Field field, out IReadOnlyList<string>? value, out string? error)
+        {
+            value = null;
+            error = null;
+            switch (KindOf(field))
+            {
+                case Kind.Absent or Kind.Null:
+                    return true;
+                case Kind.StringArray:
+                    value = field == Field.Capabilities ? Capabilities : Participants;
+                    return true;
+                default:
+                    error = Problem(field, "an array of strings");
+                    return false;
+            }
+        }
+
+        public readonly bool RequireStringArray(Field field, [NotNullWhen(true)] out IReadOnlyList<string>? value, out string? error)
+        {
+            value = KindOf(field) == Kind.StringArray ? (field == Field.Capabilities ? Capabilities : Participants) : null;
+            error = value is null ? Problem(field, "an array of strings") : null;
+            return value is not null;
+        }
+
+        public readonly string Problem(Field field, string expected) => KindOf(field) == Kind.Absent
             ? $"missing field '{Name(field)}'"
             : $"field '{Name(field)}' must be {expected}";
+
+        // At the array's start; leaves the reader on its end. Null when an element is not a string.
+        private static List<string>? ReadStrings(ref Utf8JsonReader reader)
+        {
+            var strings = new List<string>();
+            var valid = true;
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    valid = false;
+                    reader.Skip();
+                    continue;
+                }
+
+                strings.Add(reader.GetString()!);
+            }
+
+            return valid ? strings : null;
+        }
+
+        // [{"room": "dev", "members": 3}, ...]; null when anything in it is not of that shape.
+        private static List<RoomSummary>? ReadRooms(ref Utf8JsonReader reader)
+        {
+            var rooms = new List<RoomSummary>();
+            var valid = true;
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                if (reader.TokenType != JsonTokenType.StartObject)
+                {
+                    valid = false;
+                    reader.Skip();
+                    continue;
+                }
+
+                string? room = null;
+                long? members = null;
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var name = reader.GetString();
+                    reader.Read();
+                    if (name == "room" && reader.TokenType == JsonTokenType.String)
+                    {
+                        room = reader.GetString();
+                    }
+                    else if (name == "members" && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var count) && count >= 0)
+                    {
+                        members = count;
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+
+                if (room is null || members is null)
+                {
+                    valid = false;
+                    continue;
+                }
+
+                rooms.Add(new RoomSummary(room, (int)Math.Min(members.Value, int.MaxValue)));
+            }
+
+            return valid ? rooms : null;
+        }
     }
 }

@@ -164,20 +164,19 @@ internal sealed class TcpConnection : IHubConnection
 
     private void Deliver(in ReadOnlySequence<byte> line)
     {
-        ClientMessage? message;
-        string? problem;
+        ClientMessage message;
         if (line.IsSingleSegment)
         {
-            MessageDecoder.TryDecodeClientMessage(line.FirstSpan, out message, out problem);
+            message = MessageDecoder.DecodeClientMessage(line.FirstSpan);
         }
         else
         {
             var copy = ArrayPool<byte>.Shared.Rent((int)line.Length);
             line.CopyTo(copy);
-            MessageDecoder.TryDecodeClientMessage(copy.AsSpan(0, (int)line.Length), out message, out problem);
+            message = MessageDecoder.DecodeClientMessage(copy.AsSpan(0, (int)line.Length));
             ArrayPool<byte>.Shared.Return(copy);
         }
 
-        _inbound.OnNext(message ?? new UnreadableLine(problem!));
+        _inbound.OnNext(message);
     }
 }

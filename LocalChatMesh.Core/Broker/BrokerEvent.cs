@@ -31,6 +31,9 @@ public enum DisconnectReason
 
     /// <summary>The broker shut down.</summary>
     Shutdown,
+
+    /// <summary>A new connection took the nickname over with the session secret (<c>connection replaced</c>).</summary>
+    Replaced,
 }
 
 /// <summary>Something that happened in the broker, for apps that embed it. See <see cref="ChatBroker.Events"/>.</summary>
@@ -51,7 +54,33 @@ public sealed record ClientJoinedEvent(long ConnectionId, string Nickname) : Bro
 /// <param name="ConnectionId">The sender's connection.</param>
 /// <param name="Nickname">The sender.</param>
 /// <param name="Text">The line.</param>
-public sealed record ChatEvent(long ConnectionId, string Nickname, string Text) : BrokerEvent(ConnectionId);
+public sealed record ChatEvent(long ConnectionId, string Nickname, string Text) : BrokerEvent(ConnectionId)
+{
+    /// <summary>The room it was said in (<c>lobby</c> for a version 1 client).</summary>
+    public string Room { get; init; } = "lobby";
+
+    /// <summary>The message's id (what clients granted <c>meta</c> see).</summary>
+    public long Id { get; init; }
+}
+
+/// <summary>A client entered a room (version 1 clients enter <c>lobby</c> at their handshake).</summary>
+/// <param name="ConnectionId">The connection.</param>
+/// <param name="Nickname">Who.</param>
+/// <param name="Room">The room, as first spelled.</param>
+public sealed record RoomJoinedEvent(long ConnectionId, string Nickname, string Room) : BrokerEvent(ConnectionId);
+
+/// <summary>A client left a room, by asking or by disconnecting.</summary>
+/// <param name="ConnectionId">The connection.</param>
+/// <param name="Nickname">Who.</param>
+/// <param name="Room">The room.</param>
+public sealed record RoomLeftEvent(long ConnectionId, string Nickname, string Room) : BrokerEvent(ConnectionId);
+
+/// <summary>A direct message was delivered.</summary>
+/// <param name="ConnectionId">The sender's connection.</param>
+/// <param name="From">The sender.</param>
+/// <param name="To">The recipient.</param>
+/// <param name="Text">The text.</param>
+public sealed record DirectMessageEvent(long ConnectionId, string From, string To, string Text) : BrokerEvent(ConnectionId);
 
 /// <summary>The broker sent a client an <c>error</c>.</summary>
 /// <param name="ConnectionId">The connection.</param>

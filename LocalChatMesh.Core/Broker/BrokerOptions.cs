@@ -69,6 +69,30 @@ public sealed record BrokerOptions
     /// </summary>
     public string? Token { get; init; }
 
+    /// <summary>The version 2 extensions the broker offers (<see cref="ChatCapabilities"/>); all of them by default.</summary>
+    public IReadOnlyList<string> Capabilities { get; init; } = ChatCapabilities.All;
+
+    /// <summary>The most rooms one client may be in at once; one more is refused with <c>too many rooms</c>.</summary>
+    public int MaxRoomsPerClient { get; init; } = 32;
+
+    /// <summary>The most rooms that may exist at once (with members or history); a new one beyond it is refused.</summary>
+    public int MaxRooms { get; init; } = 10_000;
+
+    /// <summary>The longest room name accepted, from 1 to 32 characters (the protocol's maximum).</summary>
+    public int MaxRoomNameLength { get; init; } = 32;
+
+    /// <summary>How many chats each room keeps as history, for <c>join</c> with <c>history</c> or <c>after</c>.</summary>
+    public int HistoryMessagesPerRoom { get; init; } = 1000;
+
+    /// <summary>The most memory (estimated) one room's history may hold; older chats go first.</summary>
+    public long HistoryBytesPerRoom { get; init; } = 4L * 1024 * 1024;
+
+    /// <summary>The most memory (estimated) all rooms' history together may hold; the oldest chats anywhere go first.</summary>
+    public long HistoryBytes { get; init; } = 128L * 1024 * 1024;
+
+    /// <summary>How long a chat stays in history.</summary>
+    public TimeSpan HistoryMaxAge { get; init; } = TimeSpan.FromDays(7);
+
     /// <summary>Where log messages go. Nowhere by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -101,6 +125,15 @@ public sealed record BrokerOptions
         Require(SlowConsumerCheckInterval > TimeSpan.Zero && SlowConsumerCheckInterval <= LagGrace, nameof(SlowConsumerCheckInterval), SlowConsumerCheckInterval, $"positive and at most {nameof(LagGrace)}");
         Require(MaxMessagesPerSecond is null or > 0, nameof(MaxMessagesPerSecond), MaxMessagesPerSecond, "positive, or null for no limit");
         Require(DrainTimeout >= TimeSpan.Zero, nameof(DrainTimeout), DrainTimeout, "zero or positive");
+        ArgumentNullException.ThrowIfNull(Capabilities, nameof(Capabilities));
+        Require(Capabilities.All(ChatCapabilities.All.Contains), nameof(Capabilities), string.Join(",", Capabilities), $"a subset of {string.Join(", ", ChatCapabilities.All)}");
+        Require(MaxRoomsPerClient >= 1, nameof(MaxRoomsPerClient), MaxRoomsPerClient, "at least 1");
+        Require(MaxRooms >= 1, nameof(MaxRooms), MaxRooms, "at least 1");
+        Require(MaxRoomNameLength is >= 1 and <= 32, nameof(MaxRoomNameLength), MaxRoomNameLength, "from 1 to 32");
+        Require(HistoryMessagesPerRoom >= 0, nameof(HistoryMessagesPerRoom), HistoryMessagesPerRoom, "zero or positive");
+        Require(HistoryBytesPerRoom >= 0, nameof(HistoryBytesPerRoom), HistoryBytesPerRoom, "zero or positive");
+        Require(HistoryBytes >= HistoryBytesPerRoom, nameof(HistoryBytes), HistoryBytes, $"at least {nameof(HistoryBytesPerRoom)}");
+        Require(HistoryMaxAge > TimeSpan.Zero, nameof(HistoryMaxAge), HistoryMaxAge, "positive");
     }
 
     private static void Require(bool condition, string name, object? value, string expectation)

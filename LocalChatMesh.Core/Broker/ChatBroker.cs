@@ -61,6 +61,9 @@ public sealed class ChatBroker : IAsyncDisposable
     /// <summary>The nicknames online now, in join order.</summary>
     public IReadOnlyList<string> Participants => _hub.Participants;
 
+    /// <summary>The rooms that exist now (somebody in them, or history), by name, with how many are in each.</summary>
+    public IReadOnlyList<Protocol.RoomSummary> Rooms => _hub.Rooms;
+
     /// <summary>This broker's Meter, for tests that listen to its instruments alone.</summary>
     internal System.Diagnostics.Metrics.Meter Meter => _hub.Metrics.Meter;
 

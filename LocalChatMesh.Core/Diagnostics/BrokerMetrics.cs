@@ -12,7 +12,7 @@ internal sealed class BrokerMetrics : IDisposable
 {
     public const string MeterName = "LocalChatMesh";
 
-    public BrokerMetrics(Func<long> connections, Func<long> queuedBytes)
+    public BrokerMetrics(Func<long> connections, Func<long> queuedBytes, Func<long> rooms, Func<long> historyBytes)
     {
         Meter = new Meter(MeterName, typeof(BrokerMetrics).Assembly.GetName().Version?.ToString());
         Meter.CreateObservableUpDownCounter("chatmesh.connections", connections, "{connection}", "Open connections, joined or not");
@@ -27,6 +27,10 @@ internal sealed class BrokerMetrics : IDisposable
         Dropped = Meter.CreateCounter<long>("chatmesh.deliveries.dropped", "{message}", "Messages dropped for lagging clients");
         LagWarnings = Meter.CreateCounter<long>("chatmesh.lag.warnings", "{warning}", "Behind-by notices sent to clients that caught up");
         Disconnects = Meter.CreateCounter<long>("chatmesh.disconnects", "{connection}", "Connections closed, by reason");
+        Meter.CreateObservableUpDownCounter("chatmesh.rooms", rooms, "{room}", "Rooms that exist (somebody in them, or history)");
+        Meter.CreateObservableGauge("chatmesh.history.bytes", historyBytes, "By", "Estimated memory held by the rooms' history");
+        RoomJoins = Meter.CreateCounter<long>("chatmesh.room.joins", "{join}", "Joins of a room, lobby included");
+        DirectMessages = Meter.CreateCounter<long>("chatmesh.messages.direct", "{message}", "Direct messages accepted");
     }
 
     public Meter Meter { get; }
@@ -54,13 +58,17 @@ internal sealed class BrokerMetrics : IDisposable
 
     public Counter<long> Disconnects { get; }
 
+    public Counter<long> RoomJoins { get; }
+
+    public Counter<long> DirectMessages { get; }
+
     public static KeyValuePair<string, object?> Reason(DisconnectReason reason) => new("reason", ReasonName(reason));
 
-    /// <summary>Counts one delivery dropped for a lagging client (under the hub's lock).</summary>
-    public void CountDrop()
+    /// <summary>Counts deliveries dropped for a lagging client (under the hub's lock).</summary>
+    public void CountDrops(long count)
     {
-        DroppedSoFar++;
-        Dropped.Add(1);
+        DroppedSoFar += count;
+        Dropped.Add(count);
     }
 
     public void Dispose() => Meter.Dispose();
@@ -76,6 +84,7 @@ internal sealed class BrokerMetrics : IDisposable
         DisconnectReason.ServerFull => "server_full",
         DisconnectReason.SlowConsumer => "slow_consumer",
         DisconnectReason.Shutdown => "shutdown",
+        DisconnectReason.Replaced => "replaced",
         _ => "other",
     };
 }

@@ -3,19 +3,24 @@ using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Security.Cryptography;
+using System.Text;
 using LocalChatMesh.Diagnostics;
+using LocalChatMesh.Hub.Rooms;
 using LocalChatMesh.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace LocalChatMesh.Hub;
 
 /// <summary>
-/// The heart of the broker, free of sockets: it merges every connection's inbound stream,
-/// handles one input at a time under one lock, keeps the nicknames and the roster, and
-/// broadcasts encoded frames through a Subject to which every joined connection is subscribed.
-/// Every time rule runs on <see cref="BrokerOptions.Scheduler"/>, so tests use virtual time.
+/// The heart of the broker, free of sockets: it merges every connection's inbound stream and
+/// handles one input at a time under one lock. It keeps the nickname reservations and the rooms;
+/// each room is an ordered, bounded log whose Subject pushes encoded frames to its live members
+/// (see <see cref="Room"/>). Every time rule runs on <see cref="BrokerOptions.Scheduler"/>, so
+/// tests use virtual time. This file holds the connection's life (handshake, close, flow
+/// control); ChatHub.Rooms.cs what a joined client can do.
 /// </summary>
-internal sealed class ChatHub : IDisposable
+internal sealed partial class ChatHub : IDisposable
 {
     private const string ShuttingDownText = "broker shutting down";
 
@@ -23,23 +28,24 @@ internal sealed class ChatHub : IDisposable
     private readonly BrokerOptions _options;
     private readonly IScheduler _scheduler;
     private readonly ILogger _logger;
-    private readonly BroadcastSubject<byte[]> _broadcast = new();
     private readonly Subject<BrokerEvent> _events = new();
     private readonly Dictionary<long, ConnectionState> _connections = [];
 
-    // Joined connections by nickname key, in join order: the roster a joiner receives.
-    private readonly OrderedDictionary<string, ConnectionState> _joined = new(StringComparer.Ordinal);
+    // Handshaken connections by nickname key, in handshake order: the nickname reservations.
+    private readonly OrderedDictionary<string, ConnectionState> _online = new(StringComparer.Ordinal);
     private readonly CompositeDisposable _subscriptions = [];
     private readonly SharedSecret? _secret;
+    private readonly Grants _offered;
     private bool _stopping;
 
     public ChatHub(BrokerOptions options)
     {
         _options = options;
-        Metrics = new BrokerMetrics(CountConnections, CountQueuedBytes);
+        Metrics = new BrokerMetrics(CountConnections, CountQueuedBytes, CountRooms, CountHistoryBytes);
         _scheduler = options.Scheduler;
         _logger = options.LoggerFactory.CreateLogger("LocalChatMesh.Broker");
         _secret = options.Token is null ? null : new SharedSecret(options.Token);
+        _offered = ParseGrants(options.Capabilities);
     }
 
     /// <summary>The broker's instruments; the transport adds its byte counts here.</summary>
@@ -48,14 +54,14 @@ internal sealed class ChatHub : IDisposable
     /// <summary>Broker events, published under the hub's lock: observers should be quick.</summary>
     public IObservable<BrokerEvent> Events => _events.AsObservable();
 
-    /// <summary>The nicknames online, in join order.</summary>
+    /// <summary>The nicknames online, in handshake order.</summary>
     public IReadOnlyList<string> Participants
     {
         get
         {
             lock (_gate)
             {
-                return [.. new RosterView(_joined)];
+                return [.. _online.Values.Select(state => state.Nickname!)];
             }
         }
     }
@@ -98,7 +104,11 @@ internal sealed class ChatHub : IDisposable
             _subscriptions.Dispose();
             _events.OnCompleted();
             _events.Dispose();
-            _broadcast.Dispose();
+            foreach (var room in _rooms.Values)
+            {
+                room.Live.Dispose();
+            }
+
             Metrics.Dispose();
         }
     }
@@ -118,6 +128,27 @@ internal sealed class ChatHub : IDisposable
             return _connections.Values.Sum(state => state.Outbound.BufferedBytes);
         }
     }
+
+    private static Grants ParseGrants(IEnumerable<string> capabilities)
+    {
+        var grants = Grants.None;
+        foreach (var capability in capabilities)
+        {
+            grants |= capability switch
+            {
+                ChatCapabilities.Rooms => Grants.Rooms,
+                ChatCapabilities.Direct => Grants.Direct,
+                ChatCapabilities.History => Grants.History,
+                ChatCapabilities.Meta => Grants.Meta,
+                _ => Grants.None,
+            };
+        }
+
+        return grants;
+    }
+
+    private static IReadOnlyList<string> Names(Grants grants) =>
+        [.. ChatCapabilities.All.Where(name => (ParseGrants([name]) & grants) != 0)];
 
     private static IObservable<HubInput> Inputs(ConnectionState state) =>
         state.Connection.Inbound
@@ -196,33 +227,83 @@ internal sealed class ChatHub : IDisposable
 
     private void Handle(ConnectionState state, ClientMessage message)
     {
-        var joined = state.Phase == ConnectionPhase.Joined;
+        if (state.Phase != ConnectionPhase.Joined)
+        {
+            switch (message)
+            {
+                case HelloMessage hello:
+                    Handshake(state, hello);
+                    break;
+                case UnreadableLine unreadable:
+                    Refuse(state, unreadable.Problem, DisconnectReason.HandshakeRefused);
+                    break;
+                default:
+                    Refuse(state, "expected a hello message first", DisconnectReason.HandshakeRefused);
+                    break;
+            }
+
+            return;
+        }
+
         switch (message)
         {
-            case UnreadableLine unreadable when joined:
-                SendError(state, unreadable.Problem);
-                break;
-            case UnreadableLine unreadable:
-                Refuse(state, unreadable.Problem, DisconnectReason.HandshakeRefused);
-                break;
-            case HelloMessage when joined:
+            case HelloMessage:
                 SendError(state, "already connected");
                 break;
-            case HelloMessage hello:
-                Join(state, hello);
+            case UnreadableLine unreadable:
+                // A version 1 client hears about version 2 types exactly as it always has.
+                SendError(state, unreadable.Type is { } type && !Understands(state, type) ? MessageDecoder.UnknownTypeError(type) : unreadable.Problem);
                 break;
-            case ChatMessage chat when joined:
-                Chat(state, chat.Text);
+            case MistypedField mistyped when state.Has(Grants.Rooms):
+                SendError(state, mistyped.Problem);
+                break;
+            case MistypedField mistyped:
+                Handle(state, mistyped.Lenient);
+                break;
+            case ChatMessage chat:
+                Chat(state, chat);
+                break;
+            case JoinMessage join when state.Has(Grants.Rooms):
+                JoinRoom(state, join);
+                break;
+            case LeaveMessage leave when state.Has(Grants.Rooms):
+                LeaveRoom(state, leave.Room);
+                break;
+            case WhoMessage who when state.Has(Grants.Rooms):
+                Who(state, who.Room);
+                break;
+            case ListRoomsMessage when state.Has(Grants.Rooms):
+                ListRooms(state);
+                break;
+            case DirectMessage direct when state.Has(Grants.Direct):
+                Direct(state, direct);
                 break;
             default:
-                Refuse(state, "expected a hello message first", DisconnectReason.HandshakeRefused);
+                SendError(state, MessageDecoder.UnknownTypeError(TypeName(message)));
                 break;
         }
     }
 
-    // One serialized step: the roster snapshot, the user_joined broadcast and the subscription
-    // to later broadcasts, so the joiner misses nothing and sees nothing twice.
-    private void Join(ConnectionState state, HelloMessage hello)
+    private static bool Understands(ConnectionState state, string type) => type switch
+    {
+        "join" or "leave" or "who" or "rooms" => state.Has(Grants.Rooms),
+        "direct" => state.Has(Grants.Direct),
+        _ => true,
+    };
+
+    private static string TypeName(ClientMessage message) => message switch
+    {
+        JoinMessage => "join",
+        LeaveMessage => "leave",
+        WhoMessage => "who",
+        ListRoomsMessage => "rooms",
+        DirectMessage => "direct",
+        _ => message.GetType().Name,
+    };
+
+    // One serialized step: the nickname reservation, the welcome and, for a client without rooms,
+    // the lobby join (roster, user_joined, subscription), so nothing is missed or seen twice.
+    private void Handshake(ConnectionState state, HelloMessage hello)
     {
         // The secret is checked first, so an outsider learns nothing about the nicknames in use.
         if (_secret is not null && !_secret.Matches(hello.Token))
@@ -233,9 +314,19 @@ internal sealed class ChatHub : IDisposable
 
         var refusal = NicknameRules.Check(hello.Nickname, out var nickname);
         var key = refusal is null ? NicknameRules.Key(nickname) : null;
-        if (key is not null && _joined.ContainsKey(key))
+        if (key is not null && _online.TryGetValue(key, out var holder))
         {
-            refusal = $"nickname '{nickname}' is already in use";
+            if (hello.Session is { } session && holder.Session is { } held && SessionMatches(session, held))
+            {
+                // The old connection has not been noticed as dead yet: this one takes over at once.
+                SendError(holder, "connection replaced");
+                Close(holder, DisconnectReason.Replaced, flush: true);
+                state.Session = held;
+            }
+            else
+            {
+                refusal = $"nickname '{nickname}' is already in use";
+            }
         }
 
         if (refusal is not null)
@@ -254,55 +345,42 @@ internal sealed class ChatHub : IDisposable
             state.RateLimiter = new RateLimiter(rate, _scheduler.Now);
         }
 
-        state.Send(new WelcomeMessage(nickname));
-        if (_joined.Count > 0)
-        {
-            state.Send(new RosterMessage(new RosterView(_joined)));
-        }
-
-        Broadcast(new UserJoinedMessage(nickname));
-        _joined.Add(key!, state);
-        state.BroadcastSubscription = _broadcast.Subscribe(state);
+        _online.Add(key!, state);
         Metrics.Joined.Add(1);
         Log.Joined(_logger, state.Id, nickname);
-        Publish(new ClientJoinedEvent(state.Id, nickname));
-    }
-
-    private void Chat(ConnectionState state, string text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
+        if (hello.Capabilities is { } asked)
         {
-            return;
-        }
-
-        if (state.RateLimiter is { } limiter && !limiter.TryTake(_scheduler.Now))
-        {
-            // One notice per run of refused messages, so a flood cannot fill its own queue with notices.
-            if (!state.RateNoticeSent)
+            var grants = ParseGrants(asked) & _offered;
+            if ((grants & (Grants.Rooms | Grants.Meta)) != (Grants.Rooms | Grants.Meta))
             {
-                state.RateNoticeSent = true;
-                var rate = _options.MaxMessagesPerSecond!.Value.ToString("0.##", CultureInfo.InvariantCulture);
-                SendError(state, $"rate limit exceeded: at most {rate} messages per second; messages are dropped until you slow down");
+                // History needs rooms and meta: asked without them it is simply not granted.
+                grants &= ~Grants.History;
             }
 
-            return;
+            state.IsVersion2 = true;
+            state.Grants = grants;
+            state.Form = (WireForm)((state.Has(Grants.Rooms) ? 2 : 0) | (state.Has(Grants.Meta) ? 1 : 0));
+            state.Session ??= NewSession();
+            state.Send(new WelcomeMessage(nickname) { Capabilities = Names(grants), Session = state.Session, MaxLineLength = _options.MaxLineLength });
+        }
+        else
+        {
+            state.Send(new WelcomeMessage(nickname));
         }
 
-        state.RateNoticeSent = false;
-        Broadcast(new ChatBroadcastMessage(state.Nickname!, text));
-        Publish(new ChatEvent(state.Id, state.Nickname!, text));
+        Publish(new ClientJoinedEvent(state.Id, nickname));
+        if (!state.Has(Grants.Rooms))
+        {
+            // Version 1 (and a client without rooms) lives in the lobby from its welcome on.
+            EnterLobbyAtWelcome(state);
+        }
     }
 
-    /// <summary>Encodes once; the Subject hands the same array to every joined connection.</summary>
-    private void Broadcast(ServerMessage message)
-    {
-        var frame = MessageEncoder.Encode(message);
-        var droppedBefore = Metrics.DroppedSoFar;
-        _broadcast.OnNext(frame);
+    private static bool SessionMatches(string candidate, string held) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(candidate), Encoding.UTF8.GetBytes(held));
 
-        // Delivered means queued: what a lagging client missed is counted as dropped instead.
-        Metrics.MessagesOut.Add(_broadcast.Count - (Metrics.DroppedSoFar - droppedBefore));
-    }
+    // 144 random bits, URL-safe: opaque to the client.
+    private static string NewSession() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
 
     private void SendError(ConnectionState state, string text)
     {
@@ -332,15 +410,15 @@ internal sealed class ChatHub : IDisposable
         var wasJoined = state.Phase == ConnectionPhase.Joined;
         state.Phase = ConnectionPhase.Closed;
         state.HandshakeTimer?.Dispose();
-        state.BroadcastSubscription?.Dispose();
         _connections.Remove(state.Id);
         if (wasJoined)
         {
-            _joined.Remove(state.NicknameKey!);
-            if (tellOthers)
+            foreach (var membership in state.Rooms.Values.ToList())
             {
-                Broadcast(new UserLeftMessage(state.Nickname!));
+                RemoveFromRoom(membership, tellOthers);
             }
+
+            _online.Remove(state.NicknameKey!);
         }
 
         if (flush)
@@ -368,6 +446,7 @@ internal sealed class ChatHub : IDisposable
     //   instead (its messages are dropped and counted) and the senders resume;
     // - a lagging client that has sent out its whole backlog is told how much it missed;
     // - a client with a backlog that makes no progress for the disconnect grace is closed.
+    // The same tick moves the cursors of members replaying history and trims history by age.
     private void CheckSlowConsumers()
     {
         lock (_gate)
@@ -378,9 +457,11 @@ internal sealed class ChatHub : IDisposable
             }
 
             var now = _scheduler.Now;
+            TrimHistoryByAge(now);
             List<ConnectionState>? stuck = null;
-            foreach (var state in _joined.Values)
+            foreach (var state in _online.Values)
             {
+                PumpCatchingUp(state);
                 var outbound = state.Outbound;
                 var buffered = outbound.BufferedBytes;
                 var flushed = outbound.FlushedBytes;
@@ -409,6 +490,11 @@ internal sealed class ChatHub : IDisposable
                 else
                 {
                     state.AboveSoftLimitSince = null;
+                    if (state.Dropped > 0 && buffered == 0)
+                    {
+                        // A replay that the log outran: the gap is reported like any lag.
+                        CatchUp(state);
+                    }
                 }
 
                 if (state.Lagging && !state.LagReported)
@@ -461,25 +547,6 @@ internal sealed class ChatHub : IDisposable
         Message,
         Completed,
         Failed,
-    }
-
-    // The joined nicknames as a list, read in place while the roster is encoded: a join storm
-    // would otherwise copy the roster once more per joiner.
-    private sealed class RosterView(OrderedDictionary<string, ConnectionState> joined) : IReadOnlyList<string>
-    {
-        public int Count => joined.Count;
-
-        public string this[int index] => joined.GetAt(index).Value.Nickname!;
-
-        public IEnumerator<string> GetEnumerator()
-        {
-            foreach (var state in joined.Values)
-            {
-                yield return state.Nickname!;
-            }
-        }
-
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     private readonly record struct HubInput(ConnectionState State, HubInputKind Kind, ClientMessage? Message, Exception? Error);

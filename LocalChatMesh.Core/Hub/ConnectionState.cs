@@ -1,4 +1,5 @@
 using LocalChatMesh.Diagnostics;
+using LocalChatMesh.Hub.Rooms;
 using LocalChatMesh.Protocol;
 
 namespace LocalChatMesh.Hub;
@@ -11,10 +12,10 @@ internal enum ConnectionPhase
 }
 
 /// <summary>
-/// What the hub knows of one connection. Touched only under the hub's lock, except
-/// <see cref="OnNext"/>, which the broadcast Subject calls, also under that lock.
+/// What the hub knows of one connection: its handshake, its grants, its rooms and its flow-control
+/// state. Touched only under the hub's lock (the rooms' Subjects call <see cref="Deliver"/> under it too).
 /// </summary>
-internal sealed class ConnectionState(IHubConnection connection, long hardLimitBytes, BrokerMetrics metrics) : IObserver<byte[]>
+internal sealed class ConnectionState(IHubConnection connection, long hardLimitBytes, BrokerMetrics metrics)
 {
     public IHubConnection Connection { get; } = connection;
 
@@ -30,7 +31,19 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
 
     public IDisposable? HandshakeTimer { get; set; }
 
-    public IDisposable? BroadcastSubscription { get; set; }
+    /// <summary>True when the hello carried <c>capabilities</c>, even an empty array.</summary>
+    public bool IsVersion2 { get; set; }
+
+    public Grants Grants { get; set; }
+
+    /// <summary>The variant of live room events this connection receives.</summary>
+    public WireForm Form { get; set; }
+
+    /// <summary>The secret that takes this nickname over (version 2 clients only).</summary>
+    public string? Session { get; set; }
+
+    /// <summary>The rooms it is in, by room key, in join order.</summary>
+    public OrderedDictionary<string, Membership> Rooms { get; } = new(StringComparer.Ordinal);
 
     public RateLimiter? RateLimiter { get; set; }
 
@@ -69,24 +82,29 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
         Outbound.Enqueue(frame);
     }
 
-    /// <summary>A broadcast frame: queued unless the client is lagging or its queue is at the hard limit.</summary>
-    public void OnNext(byte[] value)
+    public bool Has(Grants grant) => (Grants & grant) == grant;
+
+    /// <summary>
+    /// A shared frame (room event, direct message): queued unless the client is lagging or its
+    /// queue is at the hard limit, in which case it is dropped and counted. True when queued.
+    /// </summary>
+    public bool Deliver(byte[] frame)
     {
-        if (Lagging || PassesHardLimit(value))
+        if (Lagging || PassesHardLimit(frame))
         {
             Drop();
-            return;
+            return false;
         }
 
-        Outbound.Enqueue(value);
+        Outbound.Enqueue(frame);
+        return true;
     }
 
-    public void OnError(Exception error)
+    /// <summary>Room events the log let go before this client read them count as missed, like drops.</summary>
+    public void CountMissed(long entries)
     {
-    }
-
-    public void OnCompleted()
-    {
+        Dropped += entries;
+        metrics.CountDrops(entries);
     }
 
     // The hard limit is a memory bound, not a grace: from here the client lags.
@@ -105,6 +123,6 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
     private void Drop()
     {
         Dropped++;
-        metrics.CountDrop();
+        metrics.CountDrops(1);
     }
 }

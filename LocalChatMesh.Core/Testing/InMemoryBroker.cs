@@ -46,6 +46,9 @@ public sealed class InMemoryBroker : IDisposable
     /// <summary>The nicknames online, in join order.</summary>
     public IReadOnlyList<string> Participants => _hub.Participants;
 
+    /// <summary>The rooms that exist (somebody in them, or history), by name, with how many are in each.</summary>
+    public IReadOnlyList<Protocol.RoomSummary> Rooms => _hub.Rooms;
+
     internal ChatHub Hub => _hub;
 
     /// <summary>Opens a connection, as a TCP client connecting would. Nothing is sent yet.</summary>

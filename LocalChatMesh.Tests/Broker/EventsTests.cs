@@ -38,8 +38,10 @@ public class EventsTests
         {
             "connected",
             "ClientJoinedEvent { ConnectionId = 1, Nickname = alice }",
-            "ChatEvent { ConnectionId = 1, Nickname = alice, Text = hi }",
+            "RoomJoinedEvent { ConnectionId = 1, Nickname = alice, Room = lobby }",
+            "ChatEvent { ConnectionId = 1, Nickname = alice, Text = hi, Room = lobby, Id = 1 }",
             "ClientErrorEvent { ConnectionId = 1, Message = missing field 'text' }",
+            "RoomLeftEvent { ConnectionId = 1, Nickname = alice, Room = lobby }",
             "ClientDisconnectedEvent { ConnectionId = 1, Nickname = alice, Reason = ClientClosed }",
         }));
         Assert.That(log.Where(e => e.ConnectionId == 2).Select(Describe), Is.EqualTo(new[]
@@ -73,6 +75,7 @@ public class EventsTests
         Assert.That(events.Snapshot().Select(Describe), Is.EqualTo(new[]
         {
             "ClientErrorEvent { ConnectionId = 1, Message = broker shutting down }",
+            "RoomLeftEvent { ConnectionId = 1, Nickname = alice, Room = lobby }",
             "ClientDisconnectedEvent { ConnectionId = 1, Nickname = alice, Reason = Shutdown }",
         }));
     }

@@ -195,7 +195,9 @@ public class JoinAndChatTests
         {
             new ClientConnectedEvent(alice.Id, null),
             new ClientJoinedEvent(alice.Id, "alice"),
-            new ChatEvent(alice.Id, "alice", "hi"),
+            new RoomJoinedEvent(alice.Id, "alice", "lobby"),
+            new ChatEvent(alice.Id, "alice", "hi") { Room = "lobby", Id = 1 },
+            new RoomLeftEvent(alice.Id, "alice", "lobby"),
             new ClientDisconnectedEvent(alice.Id, "alice", DisconnectReason.ClientClosed),
         }));
     }

@@ -14,6 +14,17 @@ public class MessageDecoderTests
         yield return new UserLeftMessage("bob");
         yield return new ChatBroadcastMessage("alice", "hello \"world\" ✓ 🙂 \\ \t");
         yield return new ErrorMessage("you are behind by 3 messages; consider reconnecting");
+        yield return new WelcomeMessage("alice") { Capabilities = ["rooms", "meta"], Session = "s3cr3t", MaxLineLength = 8192 };
+        yield return new WelcomeMessage("alice") { Capabilities = [], Session = "s" };
+        yield return new RosterMessage(["alice", "bob"]) { Room = "dev" };
+        yield return new UserJoinedMessage("dave") { Room = "dev" };
+        yield return new UserLeftMessage("dave") { Room = "dev" };
+        yield return new ChatBroadcastMessage("alice", "hi") { Room = "dev", Id = 42, Time = new DateTimeOffset(2026, 12, 1, 7, 20, 57, 123, TimeSpan.Zero), History = true };
+        yield return new JoinedMessage("dev", ["bob"]) { Epoch = "e1", LastId = 0, Recovered = false };
+        yield return new JoinedMessage("dev", []);
+        yield return new LeftMessage("dev");
+        yield return new RoomListMessage([new RoomSummary("dev", 2), new RoomSummary("lobby", 0)]);
+        yield return new DirectDeliveryMessage("alice", "bob", "psst") { Id = 7, Time = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero) };
     }
 
     private static IEnumerable<ClientMessage> ClientMessages()
@@ -22,6 +33,14 @@ public class MessageDecoderTests
         yield return new HelloMessage("alice") { Token = "secret" };
         yield return new ChatMessage("hello world");
         yield return new ChatMessage("ünïcödé 🙂 and a \u0000 nul");
+        yield return new HelloMessage("alice") { Capabilities = ["rooms", "direct", "history", "meta"], Session = "abc" };
+        yield return new ChatMessage("hi") { Room = "dev" };
+        yield return new JoinMessage("dev") { History = 20, After = 41, Epoch = "e1" };
+        yield return new JoinMessage("dev");
+        yield return new LeaveMessage("dev");
+        yield return new ListRoomsMessage();
+        yield return new WhoMessage("dev");
+        yield return new DirectMessage("bob", "psst");
     }
 
     [TestCaseSource(nameof(ServerMessages))]

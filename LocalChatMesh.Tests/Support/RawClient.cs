@@ -149,22 +149,40 @@ internal sealed class RawClient : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>The next line exactly as the broker sent it, without its <c>\n</c>: for byte-for-byte checks.</summary>
+    public async Task<string> ReceiveRawLineAsync(TimeSpan? deadline = null)
+    {
+        using var timeout = new CancellationTokenSource(deadline ?? Deadline);
+        var line = await ReadLineAsync(timeout.Token);
+        return line is null ? throw new EndOfStreamException("the broker closed the connection") : Encoding.UTF8.GetString(line);
+    }
+
     // Null at end of stream or reset.
     private async Task<ServerMessage?> ReadMessageAsync(CancellationToken cancellationToken)
+    {
+        if (await ReadLineAsync(cancellationToken) is not { } line)
+        {
+            return null;
+        }
+
+        if (!MessageDecoder.TryDecodeServerMessage(line, out var message, out var problem))
+        {
+            throw new InvalidDataException($"the broker sent a line that does not decode ({problem}): {Encoding.UTF8.GetString(line)}");
+        }
+
+        return message;
+    }
+
+    private async Task<byte[]?> ReadLineAsync(CancellationToken cancellationToken)
     {
         while (true)
         {
             var newline = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
             if (newline >= 0)
             {
-                var line = _buffer.AsSpan(_start, newline - _start);
+                var line = _buffer.AsSpan(_start, newline - _start).ToArray();
                 _start = newline + 1;
-                if (!MessageDecoder.TryDecodeServerMessage(line, out var message, out var problem))
-                {
-                    throw new InvalidDataException($"the broker sent a line that does not decode ({problem}): {Encoding.UTF8.GetString(line)}");
-                }
-
-                return message;
+                return line;
             }
 
             if (_closed)

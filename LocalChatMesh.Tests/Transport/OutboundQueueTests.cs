@@ -16,7 +16,7 @@ public class OutboundQueueTests
     public async Task Frames_arrive_in_order_through_a_full_socket_and_the_count_returns_to_zero()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0);
+        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
         var gate = new BackpressureGate();
         var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
 
@@ -59,7 +59,7 @@ public class OutboundQueueTests
     public async Task Above_the_soft_limit_the_gate_closes_and_it_opens_again_once_the_client_reads()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0);
+        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
         var gate = new BackpressureGate();
         var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 64 * 1024, metrics, CancellationToken.None);
         var frame = Frame(0, 1024);
@@ -86,7 +86,7 @@ public class OutboundQueueTests
     public async Task Abort_drops_the_backlog_and_completes_without_writing_it()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0);
+        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
         var gate = new BackpressureGate();
         using var aborted = new CancellationTokenSource();
         var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 1024, metrics, aborted.Token);

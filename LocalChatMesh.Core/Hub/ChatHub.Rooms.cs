@@ -1,0 +1,459 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using LocalChatMesh.Hub.Rooms;
+using LocalChatMesh.Protocol;
+
+namespace LocalChatMesh.Hub;
+
+/// <summary>What a handshaken client can do: rooms, chats, direct messages, and the rooms' history.</summary>
+internal sealed partial class ChatHub
+{
+    private const int MaxEchoedLength = 40;
+
+    private readonly Dictionary<string, Room> _rooms = new(StringComparer.Ordinal);
+
+    // Every retained chat of every room, oldest first (ids are global, so this is also id order):
+    // the global history limits and the age limit trim from its front. Entries the rooms already
+    // let go stay here until they reach the front or the queue is compacted.
+    private readonly Queue<ChatEntry> _history = new();
+    private readonly string _epoch = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+    private long _historyBytes;
+    private int _retainedChats;
+    private long _lastId;
+
+    /// <summary>The rooms that exist, by name.</summary>
+    public IReadOnlyList<RoomSummary> Rooms
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return RoomSummaries();
+            }
+        }
+    }
+
+    private long CountRooms()
+    {
+        lock (_gate)
+        {
+            return _rooms.Count;
+        }
+    }
+
+    private long CountHistoryBytes()
+    {
+        lock (_gate)
+        {
+            return _historyBytes;
+        }
+    }
+
+    private List<RoomSummary> RoomSummaries() =>
+        [.. _rooms.Values.OrderBy(room => room.Name, StringComparer.OrdinalIgnoreCase).ThenBy(room => room.Name, StringComparer.Ordinal).Select(room => room.Summary())];
+
+    private static string Shorten(string value) =>
+        value.Length <= MaxEchoedLength ? value : string.Concat(value.AsSpan(0, MaxEchoedLength), "…");
+
+    /// <summary>The room, created if it does not exist yet; null when the broker has its maximum of rooms.</summary>
+    private Room? GetOrCreateRoom(string name, string key)
+    {
+        if (_rooms.TryGetValue(key, out var room))
+        {
+            return room;
+        }
+
+        // The lobby is where version 1 clients live: it can always be made.
+        if (_rooms.Count >= _options.MaxRooms && key != RoomNames.Key(Room.Lobby))
+        {
+            return null;
+        }
+
+        room = new Room(name, key);
+        _rooms.Add(key, room);
+        return room;
+    }
+
+    // A version 1 client (or one without rooms) joins the lobby as part of its handshake:
+    // the v1 roster (others only, nothing when alone), user_joined to the others, then live.
+    private void EnterLobbyAtWelcome(ConnectionState state)
+    {
+        var room = GetOrCreateRoom(Room.Lobby, RoomNames.Key(Room.Lobby))!;
+        var others = room.Nicknames();
+        if (others.Count > 0)
+        {
+            state.Send(new RosterMessage(others));
+        }
+
+        Enter(state, room, from: null, replayAfterId: 0);
+    }
+
+    private void JoinRoom(ConnectionState state, JoinMessage join)
+    {
+        if (!RoomNames.IsValid(join.Room, _options.MaxRoomNameLength))
+        {
+            SendError(state, RoomNames.Invalid);
+            return;
+        }
+
+        var key = RoomNames.Key(join.Room);
+        if (state.Rooms.TryGetValue(key, out var existing))
+        {
+            SendError(state, $"already in room '{existing.Room.Name}'");
+            return;
+        }
+
+        if (state.Rooms.Count >= _options.MaxRoomsPerClient)
+        {
+            SendError(state, "too many rooms");
+            return;
+        }
+
+        if (GetOrCreateRoom(join.Room, key) is not { } room)
+        {
+            SendError(state, "too many rooms on this broker");
+            return;
+        }
+
+        // One serialized step: the joined snapshot, the replay's start, the user_joined the
+        // others see and the live subscription, so nothing is lost or seen twice.
+        var log = room.Log;
+        long? from = null;
+        long replayAfterId = 0;
+        bool? recovered = null;
+        if (state.Has(Grants.History))
+        {
+            if (join.After is { } after)
+            {
+                recovered = string.Equals(join.Epoch, _epoch, StringComparison.Ordinal) && after >= log.LastDroppedId && after <= log.LastId;
+                if (recovered == true)
+                {
+                    from = log.PositionAfterId(after);
+                    replayAfterId = after;
+                }
+            }
+
+            if (from is null && join.History is > 0 and var count)
+            {
+                from = log.PositionOfLastChats(count);
+            }
+        }
+
+        state.Send(new JoinedMessage(room.Name, room.Nicknames())
+        {
+            Epoch = state.Has(Grants.History) ? _epoch : null,
+            LastId = state.Has(Grants.History) ? log.LastId : null,
+            Recovered = recovered,
+        });
+        Enter(state, room, from, replayAfterId);
+    }
+
+    private void Enter(ConnectionState state, Room room, long? from, long replayAfterId)
+    {
+        var nickname = state.Nickname!;
+        AppendPresence(room, nickname, joined: true);
+        var membership = new Membership(state, room);
+        room.Members.Add(state.NicknameKey!, membership);
+        state.Rooms.Add(room.Key, membership);
+        membership.Start(from ?? room.Log.NextPosition, replayAfterId);
+        Metrics.MessagesOut.Add(membership.Pump(_options.OutboundSoftLimitBytes));
+        Metrics.RoomJoins.Add(1);
+        Publish(new RoomJoinedEvent(state.Id, nickname, room.Name));
+    }
+
+    private void LeaveRoom(ConnectionState state, string name)
+    {
+        if (FindMembership(state, name) is not { } membership)
+        {
+            return;
+        }
+
+        RemoveFromRoom(membership, tellOthers: true);
+        state.Send(new LeftMessage(membership.Room.Name));
+    }
+
+    // The membership for a room named in a request, or null after telling the client why not.
+    private Membership? FindMembership(ConnectionState state, string name)
+    {
+        if (!RoomNames.IsValid(name, _options.MaxRoomNameLength))
+        {
+            SendError(state, RoomNames.Invalid);
+            return null;
+        }
+
+        if (state.Rooms.TryGetValue(RoomNames.Key(name), out var membership))
+        {
+            return membership;
+        }
+
+        SendError(state, $"not in room '{name}'");
+        return null;
+    }
+
+    private void RemoveFromRoom(Membership membership, bool tellOthers)
+    {
+        var state = membership.Connection;
+        var room = membership.Room;
+        membership.End();
+        room.Members.Remove(state.NicknameKey!);
+        state.Rooms.Remove(room.Key);
+        if (tellOthers)
+        {
+            AppendPresence(room, state.Nickname!, joined: false);
+        }
+
+        Publish(new RoomLeftEvent(state.Id, state.Nickname!, room.Name));
+        Trim(room);
+        RemoveIfGone(room);
+    }
+
+    private void Who(ConnectionState state, string name)
+    {
+        if (FindMembership(state, name) is { } membership)
+        {
+            state.Send(new RosterMessage(membership.Room.Nicknames()) { Room = membership.Room.Name });
+        }
+    }
+
+    private void ListRooms(ConnectionState state) => state.Send(new RoomListMessage(RoomSummaries()));
+
+    private void Chat(ConnectionState state, ChatMessage chat)
+    {
+        if (string.IsNullOrWhiteSpace(chat.Text))
+        {
+            return;
+        }
+
+        Membership? membership;
+        if (state.Has(Grants.Rooms))
+        {
+            membership = FindMembership(state, chat.Room ?? Room.Lobby);
+            if (membership is null)
+            {
+                return;
+            }
+        }
+        else if (!state.Rooms.TryGetValue(RoomNames.Key(Room.Lobby), out membership))
+        {
+            return;
+        }
+
+        if (!Admit(state))
+        {
+            return;
+        }
+
+        var room = membership.Room;
+        var entry = new ChatEntry(room, ++_lastId, _scheduler.Now, state.Nickname!, chat.Text);
+        Append(room, entry);
+        Publish(new ChatEvent(state.Id, state.Nickname!, chat.Text) { Room = room.Name, Id = entry.Id });
+    }
+
+    private void Direct(ConnectionState state, DirectMessage direct)
+    {
+        if (string.IsNullOrWhiteSpace(direct.Text))
+        {
+            return;
+        }
+
+        var name = direct.To.Trim();
+        if (NicknameRules.Check(name, out _) is not null || !_online.TryGetValue(NicknameRules.Key(name), out var recipient))
+        {
+            SendError(state, $"no such user '{Shorten(direct.To)}'");
+            return;
+        }
+
+        if (!recipient.Has(Grants.Direct))
+        {
+            SendError(state, $"'{recipient.Nickname}' cannot receive direct messages");
+            return;
+        }
+
+        if (!Admit(state))
+        {
+            return;
+        }
+
+        // Encoded at most twice (with and without meta), whoever the two ends are.
+        var plain = new DirectDeliveryMessage(state.Nickname!, recipient.Nickname!, direct.Text);
+        var meta = plain with { Id = ++_lastId, Time = _scheduler.Now };
+        byte[]? plainFrame = null;
+        byte[]? metaFrame = null;
+        byte[] FrameFor(ConnectionState end) => end.Has(Grants.Meta)
+            ? metaFrame ??= MessageEncoder.Encode(meta)
+            : plainFrame ??= MessageEncoder.Encode(plain);
+
+        var queued = recipient.Deliver(FrameFor(recipient)) ? 1 : 0;
+        if (recipient != state)
+        {
+            queued += state.Deliver(FrameFor(state)) ? 1 : 0;
+        }
+
+        Metrics.MessagesOut.Add(queued);
+        Metrics.DirectMessages.Add(1);
+        Publish(new DirectMessageEvent(state.Id, state.Nickname!, recipient.Nickname!, direct.Text));
+    }
+
+    // The per-client rate limit, for chats and direct messages alike.
+    private bool Admit(ConnectionState state)
+    {
+        if (state.RateLimiter is { } limiter && !limiter.TryTake(_scheduler.Now))
+        {
+            // One notice per run of refused messages, so a flood cannot fill its own queue with notices.
+            if (!state.RateNoticeSent)
+            {
+                state.RateNoticeSent = true;
+                var rate = _options.MaxMessagesPerSecond!.Value.ToString("0.##", CultureInfo.InvariantCulture);
+                SendError(state, $"rate limit exceeded: at most {rate} messages per second; messages are dropped until you slow down");
+            }
+
+            return false;
+        }
+
+        state.RateNoticeSent = false;
+        return true;
+    }
+
+    private void AppendPresence(Room room, string nickname, bool joined)
+    {
+        var entry = new PresenceEntry(room, nickname, joined);
+
+        // Presence is not history: the log holds it only while a member catching up must read it in order.
+        if (room.CatchingUp > 0)
+        {
+            room.Log.Append(entry);
+            _historyBytes += entry.SizeBytes;
+        }
+
+        FanOut(room, entry);
+        Trim(room);
+    }
+
+    /// <summary>Appends a chat to its room's log and pushes it to the live members, encoded once per variant.</summary>
+    private void Append(Room room, ChatEntry entry)
+    {
+        room.Log.Append(entry);
+        _historyBytes += entry.SizeBytes;
+        _retainedChats++;
+        _history.Enqueue(entry);
+        FanOut(room, entry);
+        Trim(room);
+        TrimHistory(entry.Time);
+    }
+
+    private void FanOut(Room room, RoomEntry entry)
+    {
+        var droppedBefore = Metrics.DroppedSoFar;
+        room.Live.OnNext(entry);
+
+        // Delivered means queued: what a lagging client missed is counted as dropped instead.
+        Metrics.MessagesOut.Add(room.Live.Count - (Metrics.DroppedSoFar - droppedBefore));
+        if (room.CatchingUp == 0)
+        {
+            entry.ForgetLiveFrames();
+        }
+    }
+
+    // A room's own history limits, and presence that nobody catching up needs any more.
+    private void Trim(Room room)
+    {
+        var log = room.Log;
+        while (log.ChatCount > _options.HistoryMessagesPerRoom || log.Bytes > _options.HistoryBytesPerRoom)
+        {
+            DropFront(room);
+        }
+
+        var oldestCursor = room.OldestCursor();
+        while (log.Front is PresenceEntry presence && presence.Position < oldestCursor)
+        {
+            DropFront(room);
+        }
+    }
+
+    // A room exists while somebody is in it or it has history.
+    private void RemoveIfGone(Room room)
+    {
+        if (room.Exists)
+        {
+            return;
+        }
+
+        while (room.Log.Count > 0)
+        {
+            DropFront(room);
+        }
+
+        room.Live.Dispose();
+        _rooms.Remove(room.Key);
+    }
+
+    private void DropFront(Room room)
+    {
+        var entry = room.Log.DropFront();
+        _historyBytes -= entry.SizeBytes;
+        if (entry is ChatEntry)
+        {
+            _retainedChats--;
+        }
+    }
+
+    // The global byte limit and the age limit, oldest chat anywhere first.
+    private void TrimHistory(DateTimeOffset now)
+    {
+        while (_history.TryPeek(out var oldest))
+        {
+            if (!oldest.Retained)
+            {
+                _history.Dequeue();
+                continue;
+            }
+
+            // Compared as a span: on virtual time "now" may be too close to the calendar's start to subtract from.
+            if (_historyBytes <= _options.HistoryBytes && now - oldest.Time <= _options.HistoryMaxAge)
+            {
+                break;
+            }
+
+            _history.Dequeue();
+            var room = oldest.Room;
+            while (oldest.Retained)
+            {
+                DropFront(room);
+            }
+
+            Trim(room);
+            RemoveIfGone(room);
+        }
+
+        // Chats the rooms let go on their own wait here until they reach the front; compact before they pile up.
+        if (_history.Count > 64 && _history.Count > 2 * _retainedChats)
+        {
+            var retained = _history.Where(chat => chat.Retained).ToList();
+            _history.Clear();
+            foreach (var chat in retained)
+            {
+                _history.Enqueue(chat);
+            }
+        }
+    }
+
+    private void TrimHistoryByAge(DateTimeOffset now) => TrimHistory(now);
+
+    // Members replaying history (or behind their room's log) read on as their queues drain.
+    private void PumpCatchingUp(ConnectionState state)
+    {
+        if (state.Rooms.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var membership in state.Rooms.Values)
+        {
+            if (membership.Cursor is not null)
+            {
+                Metrics.MessagesOut.Add(membership.Pump(_options.OutboundSoftLimitBytes));
+                Trim(membership.Room);
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+namespace LocalChatMesh.Hub.Rooms;
+
+/// <summary>
+/// One connection in one room: a cursor into the room's log. While it replays history (or has
+/// fallen behind), <see cref="Cursor"/> is its next position and the hub pumps entries as the
+/// connection's queue has room; once at the end it subscribes to the room's live Subject and
+/// receives each new entry as it is appended.
+/// </summary>
+internal sealed class Membership(ConnectionState connection, Room room) : IObserver<RoomEntry>
+{
+    private IDisposable? _subscription;
+
+    public ConnectionState Connection { get; } = connection;
+
+    public Room Room { get; } = room;
+
+    /// <summary>The next position to read, while catching up; null while live.</summary>
+    public long? Cursor { get; private set; }
+
+    /// <summary>Entries before this position were there before the join: only chats are replayed from them, as history.</summary>
+    public long JoinPosition { get; private set; }
+
+    /// <summary>Replay only chats with an id above this one (0: all from the cursor).</summary>
+    public long ReplayAfterId { get; private set; }
+
+    /// <summary>Positions the room's log let go before this member read them.</summary>
+    public long Missed { get; private set; }
+
+    /// <summary>Starts reading at <paramref name="from"/> (the log's end for no replay).</summary>
+    public void Start(long from, long replayAfterId)
+    {
+        JoinPosition = Room.Log.NextPosition;
+        ReplayAfterId = replayAfterId;
+        if (from >= JoinPosition)
+        {
+            GoLive();
+            return;
+        }
+
+        Cursor = from;
+        Room.CatchingUp++;
+    }
+
+    /// <summary>
+    /// Delivers log entries from the cursor while they fit under <paramref name="softLimitBytes"/> of
+    /// backlog (so catching up never trips the slow-consumer rules); goes live at the end.
+    /// Returns the frames queued.
+    /// </summary>
+    public int Pump(long softLimitBytes)
+    {
+        if (Cursor is not { } cursor)
+        {
+            return 0;
+        }
+
+        var log = Room.Log;
+        var queued = 0;
+        while (cursor < log.NextPosition)
+        {
+            if (cursor < log.FirstPosition)
+            {
+                // Trimmed before this member got there: a gap, reported like any lag.
+                Missed += log.FirstPosition - cursor;
+                Connection.CountMissed(log.FirstPosition - cursor);
+                cursor = log.FirstPosition;
+                continue;
+            }
+
+            var entry = log.At(cursor);
+            byte[]? frame = null;
+            if (cursor >= JoinPosition)
+            {
+                frame = entry.Frame(Connection.Form);
+            }
+            else if (entry is ChatEntry chat && chat.Id > ReplayAfterId)
+            {
+                frame = chat.Frame(WireForm.History);
+            }
+
+            var buffered = Connection.Outbound.BufferedBytes;
+            if (frame is not null && buffered > 0 && buffered + frame.Length > softLimitBytes)
+            {
+                break;
+            }
+
+            cursor++;
+            if (frame is not null)
+            {
+                queued += Connection.Deliver(frame) ? 1 : 0;
+            }
+        }
+
+        Cursor = cursor;
+        if (cursor >= log.NextPosition)
+        {
+            Room.CatchingUp--;
+            GoLive();
+        }
+
+        return queued;
+    }
+
+    public void End()
+    {
+        _subscription?.Dispose();
+        _subscription = null;
+        if (Cursor is not null)
+        {
+            Cursor = null;
+            Room.CatchingUp--;
+        }
+    }
+
+    public void OnNext(RoomEntry value) => Connection.Deliver(value.Frame(Connection.Form));
+
+    public void OnError(Exception error)
+    {
+    }
+
+    public void OnCompleted()
+    {
+    }
+
+    private void GoLive()
+    {
+        Cursor = null;
+        _subscription = Room.Live.Subscribe(this);
+    }
+}

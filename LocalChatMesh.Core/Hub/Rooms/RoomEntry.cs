@@ -1,0 +1,82 @@
+using LocalChatMesh.Protocol;
+
+namespace LocalChatMesh.Hub.Rooms;
+
+/// <summary>
+/// One event in a room's log: a chat (history) or a presence change (not history). Its frames are
+/// encoded lazily, once per <see cref="WireForm"/> that somebody needs, and shared by every recipient.
+/// </summary>
+internal abstract class RoomEntry(Room room)
+{
+    private const int Forms = (int)WireForm.History + 1;
+    private byte[]?[]? _frames;
+
+    public Room Room { get; } = room;
+
+    /// <summary>The entry's place in its room's log (not an id: presence has positions too).</summary>
+    public long Position { get; set; }
+
+    /// <summary>False once the log has let it go.</summary>
+    public bool Retained { get; set; } = true;
+
+    /// <summary>An estimate of the memory it holds while retained, for the history byte limits.</summary>
+    public abstract long SizeBytes { get; }
+
+    public byte[] Frame(WireForm form)
+    {
+        _frames ??= new byte[]?[Forms];
+        return _frames[(int)form] ??= MessageEncoder.Encode(Build(form));
+    }
+
+    /// <summary>
+    /// Lets the live frames go once the fan-out is done: the queues hold them as long as they need,
+    /// and history keeps only the text (and the replay frame, once somebody asked for it).
+    /// </summary>
+    public void ForgetLiveFrames()
+    {
+        if (_frames is not null)
+        {
+            Array.Clear(_frames, 0, (int)WireForm.History);
+        }
+    }
+
+    protected abstract ServerMessage Build(WireForm form);
+}
+
+/// <summary>A chat line: the room's history is made of these.</summary>
+internal sealed class ChatEntry(Room room, long id, DateTimeOffset time, string nickname, string text) : RoomEntry(room)
+{
+    // What one retained chat costs, roughly: its strings (UTF-16) and one cached replay frame.
+    private const int Overhead = 160;
+
+    public long Id { get; } = id;
+
+    public DateTimeOffset Time { get; } = time;
+
+    public string Nickname { get; } = nickname;
+
+    public string Text { get; } = text;
+
+    public override long SizeBytes { get; } = Overhead + (3L * (nickname.Length + text.Length));
+
+    protected override ServerMessage Build(WireForm form) => form switch
+    {
+        WireForm.V1 => new ChatBroadcastMessage(Nickname, Text),
+        WireForm.Meta => new ChatBroadcastMessage(Nickname, Text) { Id = Id, Time = Time },
+        WireForm.Rooms => new ChatBroadcastMessage(Nickname, Text) { Room = Room.Name },
+        WireForm.RoomsMeta => new ChatBroadcastMessage(Nickname, Text) { Room = Room.Name, Id = Id, Time = Time },
+        _ => new ChatBroadcastMessage(Nickname, Text) { Room = Room.Name, Id = Id, Time = Time, History = true },
+    };
+}
+
+/// <summary>Somebody joined or left the room. Presence is in the room's order but is not history.</summary>
+internal sealed class PresenceEntry(Room room, string nickname, bool joined) : RoomEntry(room)
+{
+    public override long SizeBytes => 128;
+
+    protected override ServerMessage Build(WireForm form)
+    {
+        var room = form >= WireForm.Rooms ? Room.Name : null;
+        return joined ? new UserJoinedMessage(nickname) { Room = room } : new UserLeftMessage(nickname) { Room = room };
+    }
+}

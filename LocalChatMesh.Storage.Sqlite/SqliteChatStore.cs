@@ -40,8 +40,7 @@ public sealed class SqliteChatStore : IChatStore
 
     private readonly SqliteChatStoreOptions _options;
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, int> _roomCounts = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, int> _pendingCounts = new(StringComparer.OrdinalIgnoreCase);
+    private readonly RetainedMessages _retained = new();
     private SqliteConnection? _connection;
     private Statements? _statements;
     private ChatStoreRetention? _retention;
@@ -215,26 +214,34 @@ public sealed class SqliteChatStore : IChatStore
 
         var lastId = Convert.ToInt64(lastIdValue, CultureInfo.InvariantCulture);
         var now = _options.TimeProvider.GetUtcNow();
-        TrimAllOnOpen(connection, retention, now);
+        var all = ReadAll(connection);
+        var dropped = _retained.Load(all, retention, OldestKept(retention, now));
+        if (dropped.Count > 0)
+        {
+            using var delete = connection.CreateCommand();
+            delete.CommandText = "DELETE FROM chat WHERE id = $id";
+            var id = delete.Parameters.Add("$id", SqliteType.Integer);
+            foreach (var dead in dropped)
+            {
+                id.Value = dead;
+                delete.ExecuteNonQuery();
+            }
+        }
+
         // The open's write: it takes the exclusive lock that the connection holds from now on.
         Execute(connection, "UPDATE meta SET value = value WHERE key = 'epoch'");
         Execute(connection, "COMMIT");
 
-        var messages = ReadAll(connection);
-        _roomCounts.Clear();
-        foreach (var message in messages)
-        {
-            _roomCounts[message.Room] = _roomCounts.GetValueOrDefault(message.Room) + 1;
-        }
-
         _lastId = lastId;
         _nextAgeTrim = now + _options.AgeTrimInterval;
+        var messages = dropped.Count == 0 ? all : all.FindAll(m => !dropped.Contains(m.Id));
         return new ChatStoreSnapshot(epoch, lastId, messages);
     }
 
     private static void CreateSchema(SqliteConnection connection)
     {
-        // Ids are the rowid, so appends go to the end of the table; room is compared ignoring
+        // Ids are the rowid, so appends go to the end of the table; no other index: retention is
+        // worked out in memory (RetainedMessages) and deletes by id. Room is compared ignoring
         // ASCII case, as the protocol compares room names; time is Unix milliseconds (UTC).
         Execute(connection, """
             CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;
@@ -244,8 +251,6 @@ public sealed class SqliteChatStore : IChatStore
                 time INTEGER NOT NULL,
                 nickname TEXT NOT NULL,
                 text TEXT NOT NULL);
-            CREATE INDEX chat_by_room ON chat (room, id);
-            CREATE INDEX chat_by_time ON chat (time);
             """);
         using (var insert = connection.CreateCommand())
         {
@@ -256,27 +261,6 @@ public sealed class SqliteChatStore : IChatStore
 
         Execute(connection, $"PRAGMA application_id={ApplicationId.ToString(CultureInfo.InvariantCulture)}");
         Execute(connection, $"PRAGMA user_version={SchemaVersion.ToString(CultureInfo.InvariantCulture)}");
-    }
-
-    private static void TrimAllOnOpen(SqliteConnection connection, ChatStoreRetention retention, DateTimeOffset now)
-    {
-        var oldestKept = OldestKept(retention, now);
-        if (oldestKept is { } cutoff)
-        {
-            using var byAge = connection.CreateCommand();
-            byAge.CommandText = "DELETE FROM chat WHERE time < $cutoff";
-            byAge.Parameters.AddWithValue("$cutoff", cutoff);
-            byAge.ExecuteNonQuery();
-        }
-
-        using var byCount = connection.CreateCommand();
-        byCount.CommandText = """
-            DELETE FROM chat WHERE id IN (
-                SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY room ORDER BY id DESC) AS newer FROM chat)
-                WHERE newer > $max)
-            """;
-        byCount.Parameters.AddWithValue("$max", retention.MaxMessagesPerRoom);
-        byCount.ExecuteNonQuery();
     }
 
     private static List<StoredChat> ReadAll(SqliteConnection connection)
@@ -315,37 +299,15 @@ public sealed class SqliteChatStore : IChatStore
             }
 
             var statements = _statements;
-            var retention = _retention;
-            _pendingCounts.Clear();
             var now = _options.TimeProvider.GetUtcNow();
             var trimAge = now >= _nextAgeTrim;
+            var deletes = _retained.Plan(batch, _retention.MaxMessagesPerRoom, trimAge ? OldestKept(_retention, now) : null);
             try
             {
                 statements.Begin.ExecuteNonQuery();
                 statements.Insert(batch);
+                statements.Delete(deletes);
                 statements.SetLastId(batch[^1].Id);
-                foreach (var chat in batch)
-                {
-                    _pendingCounts[chat.Room] = Count(chat.Room) + 1;
-                }
-
-                foreach (var (room, count) in _pendingCounts)
-                {
-                    if (count > retention.MaxMessagesPerRoom)
-                    {
-                        statements.TrimRoom(room, count - retention.MaxMessagesPerRoom);
-                        _pendingCounts[room] = retention.MaxMessagesPerRoom;
-                    }
-                }
-
-                if (trimAge && OldestKept(retention, now) is { } cutoff)
-                {
-                    foreach (var room in statements.TrimOlderThan(cutoff))
-                    {
-                        _pendingCounts[room] = Count(room) - 1;
-                    }
-                }
-
                 statements.Commit.ExecuteNonQuery();
             }
             catch (Exception exception)
@@ -360,22 +322,11 @@ public sealed class SqliteChatStore : IChatStore
                 throw;
             }
 
+            _retained.Commit();
             _lastId = batch[^1].Id;
             if (trimAge)
             {
                 _nextAgeTrim = now + _options.AgeTrimInterval;
-            }
-
-            foreach (var (room, count) in _pendingCounts)
-            {
-                if (count > 0)
-                {
-                    _roomCounts[room] = count;
-                }
-                else
-                {
-                    _roomCounts.Remove(room);
-                }
             }
         }
     }
@@ -389,9 +340,6 @@ public sealed class SqliteChatStore : IChatStore
             return Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM chat"), CultureInfo.InvariantCulture);
         }
     }
-
-    private int Count(string room) =>
-        _pendingCounts.TryGetValue(room, out var pending) ? pending : _roomCounts.GetValueOrDefault(room);
 
     private void Close()
     {

@@ -18,11 +18,8 @@ internal sealed class Statements : IDisposable
     private readonly SqliteParameter _text;
     private readonly SqliteCommand _setLastId;
     private readonly SqliteParameter _lastId;
-    private readonly SqliteCommand _trimRoom;
-    private readonly SqliteParameter _trimRoomName;
-    private readonly SqliteParameter _trimRoomCount;
-    private readonly SqliteCommand _trimAge;
-    private readonly SqliteParameter _cutoff;
+    private readonly SqliteCommand _delete;
+    private readonly SqliteParameter _deleteId;
     private readonly SqliteCommand _rollback;
 
     public Statements(SqliteConnection connection)
@@ -40,11 +37,7 @@ internal sealed class Statements : IDisposable
             (_text = new SqliteParameter("$text", SqliteType.Text)));
         _setLastId = Prepare("UPDATE meta SET value = $last WHERE key = 'last_id'",
             _lastId = new SqliteParameter("$last", SqliteType.Integer));
-        _trimRoom = Prepare("DELETE FROM chat WHERE id IN (SELECT id FROM chat WHERE room = $room ORDER BY id LIMIT $count)",
-            _trimRoomName = new SqliteParameter("$room", SqliteType.Text),
-            _trimRoomCount = new SqliteParameter("$count", SqliteType.Integer));
-        _trimAge = Prepare("DELETE FROM chat WHERE time < $cutoff RETURNING room",
-            _cutoff = new SqliteParameter("$cutoff", SqliteType.Integer));
+        _delete = Prepare("DELETE FROM chat WHERE id = $id", _deleteId = new SqliteParameter("$id", SqliteType.Integer));
     }
 
     public SqliteCommand Begin { get; }
@@ -70,26 +63,13 @@ internal sealed class Statements : IDisposable
         _setLastId.ExecuteNonQuery();
     }
 
-    /// <summary>Deletes the <paramref name="count"/> oldest messages of <paramref name="room"/>.</summary>
-    public void TrimRoom(string room, int count)
+    public void Delete(List<long> ids)
     {
-        _trimRoomName.Value = room;
-        _trimRoomCount.Value = count;
-        _trimRoom.ExecuteNonQuery();
-    }
-
-    /// <summary>Deletes every message older than <paramref name="cutoff"/> (Unix ms); returns the room of each.</summary>
-    public List<string> TrimOlderThan(long cutoff)
-    {
-        _cutoff.Value = cutoff;
-        var rooms = new List<string>();
-        using var reader = _trimAge.ExecuteReader();
-        while (reader.Read())
+        foreach (var id in ids)
         {
-            rooms.Add(reader.GetString(0));
+            _deleteId.Value = id;
+            _delete.ExecuteNonQuery();
         }
-
-        return rooms;
     }
 
     /// <summary>Rolls back the transaction an append began, if SQLite has not done so already.</summary>
@@ -108,8 +88,7 @@ internal sealed class Statements : IDisposable
         _rollback.Dispose();
         _insert.Dispose();
         _setLastId.Dispose();
-        _trimRoom.Dispose();
-        _trimAge.Dispose();
+        _delete.Dispose();
     }
 
     private SqliteCommand Prepare(string sql, params SqliteParameter[] parameters)

@@ -46,7 +46,7 @@ internal static class StoreErrors
             SqliteFull => Make($"{verb} '{path}': the disk is full", exception),
             SqliteReadOnly => Make($"{verb} '{path}': the file or its directory is read-only", exception),
             SqlitePerm or SqliteAuth => Make($"{verb} '{path}': permission denied", exception),
-            SqliteCantOpen => Make($"{verb} '{path}': the file or its journal cannot be opened for writing ({reason})", exception),
+            SqliteCantOpen => Make($"{verb} '{path}': the file or its write-ahead log beside it cannot be opened for writing ({reason})", exception),
             SqliteIoErr => Make($"{verb} '{path}': I/O error ({reason})", exception),
             _ => Make($"{verb} '{path}': {reason}", exception),
         };

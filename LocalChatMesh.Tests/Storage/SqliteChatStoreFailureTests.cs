@@ -204,7 +204,8 @@ public class SqliteChatStoreFailureTests
         try
         {
             var error = await OpenFailsAsync(path);
-            Assert.That(error.Message, Does.StartWith($"cannot open store '{path}': "));
+            Assert.That(error.Message, Is.EqualTo(
+                $"cannot open store '{path}': the file or its write-ahead log beside it cannot be opened for writing (unable to open database file)"));
         }
         finally
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using LocalChatMesh.Storage.Sqlite.Internal;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace LocalChatMesh.Storage.Sqlite;
 
@@ -34,6 +35,8 @@ public sealed class SqliteChatStore : IChatStore
 
     /// <summary>Marks the file as a Local Chat Mesh store (<c>PRAGMA application_id</c>): "LCMS".</summary>
     internal const int ApplicationId = 0x4C434D53;
+
+    private const string ReadOnly = "permission denied (the file or its directory is read-only)";
 
     // How long open waits for a lock another process holds before it reports the store in use.
     private const int LockWaitSeconds = 1;
@@ -134,7 +137,7 @@ public sealed class SqliteChatStore : IChatStore
     }
 
     // Friendlier messages than SQLite's "unable to open database file" for the usual mistakes,
-    // and a real write attempt, so that a read-only or immutable file fails here, not later.
+    // and, for a new file, a real attempt to create it.
     private void CheckPlace()
     {
         if (Directory.Exists(Path))
@@ -150,16 +153,23 @@ public sealed class SqliteChatStore : IChatStore
                 : $"directory '{directory}' does not exist");
         }
 
+        if (File.Exists(Path))
+        {
+            // No probe of an existing file: closing any descriptor of it would drop the POSIX locks
+            // this process may hold on it through another connection (SQLite's classic pitfall).
+            // A read-only file is caught after SQLite opens it instead (sqlite3_db_readonly).
+            return;
+        }
+
         try
         {
-            // FileShare.ReadWrite: .NET takes no advisory lock then, so this cannot collide with SQLite's.
-            using var probe = new FileStream(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            using var probe = new FileStream(Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         }
         catch (UnauthorizedAccessException exception)
         {
-            throw StoreErrors.CannotOpen(Path, "permission denied (the file or its directory is read-only)", exception);
+            throw StoreErrors.CannotOpen(Path, ReadOnly, exception);
         }
-        catch (IOException exception)
+        catch (IOException exception) when (!File.Exists(Path))
         {
             throw StoreErrors.CannotOpen(Path, exception.Message.ReplaceLineEndings(" "), exception);
         }
@@ -167,6 +177,12 @@ public sealed class SqliteChatStore : IChatStore
 
     private ChatStoreSnapshot OpenDatabase(SqliteConnection connection, ChatStoreRetention retention)
     {
+        // SQLite falls back to reading a file it may not write (read-only, immutable, read-only mount).
+        if (raw.sqlite3_db_readonly(connection.Handle, "main") == 1)
+        {
+            throw StoreErrors.CannotOpen(Path, ReadOnly);
+        }
+
         // Exclusive before WAL: no shared-memory index is used, and the first write below takes a
         // lock that this connection keeps until it closes, so no other process can open the file.
         Execute(connection, "PRAGMA locking_mode=EXCLUSIVE");

@@ -4,22 +4,19 @@ using SQLitePCL;
 namespace LocalChatMesh.Storage.Sqlite.Internal;
 
 /// <summary>
-/// The prepared commands an append runs, compiled once per open and reused for every batch with
-/// only their parameter values changed.
+/// The prepared statements an append runs, compiled once per open and reused for every batch with
+/// only their parameter values changed. The two that run once per message (insert, delete) are
+/// bound by position through SQLitePCL directly, under Microsoft.Data.Sqlite's own connection:
+/// its per-execution binding (a lookup by parameter name each time) was most of the cost of an
+/// append (BENCHMARKS.md, "Store").
 /// </summary>
 internal sealed class Statements : IDisposable
 {
     private readonly SqliteConnection _connection;
-    private readonly SqliteCommand _insert;
-    private readonly SqliteParameter _id;
-    private readonly SqliteParameter _room;
-    private readonly SqliteParameter _time;
-    private readonly SqliteParameter _nickname;
-    private readonly SqliteParameter _text;
+    private readonly sqlite3_stmt _insert;
     private readonly SqliteCommand _setLastId;
     private readonly SqliteParameter _lastId;
-    private readonly SqliteCommand _delete;
-    private readonly SqliteParameter _deleteId;
+    private readonly sqlite3_stmt _delete;
     private readonly SqliteCommand _rollback;
 
     public Statements(SqliteConnection connection)
@@ -29,15 +26,10 @@ internal sealed class Statements : IDisposable
         Commit = Prepare("COMMIT");
         _rollback = Prepare("ROLLBACK");
 
-        _insert = Prepare("INSERT INTO chat (id, room, time, nickname, text) VALUES ($id, $room, $time, $nickname, $text)",
-            (_id = new SqliteParameter("$id", SqliteType.Integer)),
-            (_room = new SqliteParameter("$room", SqliteType.Text)),
-            (_time = new SqliteParameter("$time", SqliteType.Integer)),
-            (_nickname = new SqliteParameter("$nickname", SqliteType.Text)),
-            (_text = new SqliteParameter("$text", SqliteType.Text)));
+        _insert = PrepareRaw("INSERT INTO chat (id, room, time, nickname, text) VALUES (?1, ?2, ?3, ?4, ?5)");
         _setLastId = Prepare("UPDATE meta SET value = $last WHERE key = 'last_id'",
             _lastId = new SqliteParameter("$last", SqliteType.Integer));
-        _delete = Prepare("DELETE FROM chat WHERE id = $id", _deleteId = new SqliteParameter("$id", SqliteType.Integer));
+        _delete = PrepareRaw("DELETE FROM chat WHERE id = ?1");
     }
 
     public SqliteCommand Begin { get; }
@@ -48,12 +40,12 @@ internal sealed class Statements : IDisposable
     {
         foreach (var chat in batch)
         {
-            _id.Value = chat.Id;
-            _room.Value = chat.Room;
-            _time.Value = chat.Time.ToUnixTimeMilliseconds();
-            _nickname.Value = chat.Nickname;
-            _text.Value = chat.Text;
-            _insert.ExecuteNonQuery();
+            Check(raw.sqlite3_bind_int64(_insert, 1, chat.Id));
+            Check(raw.sqlite3_bind_text(_insert, 2, chat.Room));
+            Check(raw.sqlite3_bind_int64(_insert, 3, chat.Time.ToUnixTimeMilliseconds()));
+            Check(raw.sqlite3_bind_text(_insert, 4, chat.Nickname));
+            Check(raw.sqlite3_bind_text(_insert, 5, chat.Text));
+            Step(_insert);
         }
     }
 
@@ -67,8 +59,8 @@ internal sealed class Statements : IDisposable
     {
         foreach (var id in ids)
         {
-            _deleteId.Value = id;
-            _delete.ExecuteNonQuery();
+            Check(raw.sqlite3_bind_int64(_delete, 1, id));
+            Step(_delete);
         }
     }
 
@@ -89,6 +81,32 @@ internal sealed class Statements : IDisposable
         _insert.Dispose();
         _setLastId.Dispose();
         _delete.Dispose();
+    }
+
+    private sqlite3_stmt PrepareRaw(string sql)
+    {
+        Check(raw.sqlite3_prepare_v2(_connection.Handle, sql, out var statement));
+        return statement;
+    }
+
+    // Runs a statement to its end and makes it ready for the next values; an error becomes the
+    // SqliteException that Microsoft.Data.Sqlite would have thrown (StoreErrors maps it).
+    private void Step(sqlite3_stmt statement)
+    {
+        var rc = raw.sqlite3_step(statement);
+        raw.sqlite3_reset(statement);
+        if (rc != raw.SQLITE_DONE)
+        {
+            SqliteException.ThrowExceptionForRC(rc, _connection.Handle);
+        }
+    }
+
+    private void Check(int rc)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, _connection.Handle);
+        }
     }
 
     private SqliteCommand Prepare(string sql, params SqliteParameter[] parameters)

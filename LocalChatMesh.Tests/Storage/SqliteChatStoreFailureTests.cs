@@ -98,17 +98,21 @@ public class SqliteChatStoreFailureTests
     }
 
     [Test]
-    public async Task Another_program_cannot_read_the_file_while_the_store_holds_it()
+    public async Task Another_process_cannot_open_the_file_while_the_store_holds_it()
     {
         var path = _directory.File();
         await using var store = new SqliteChatStore(path);
         await store.OpenAsync(ChatStoreRetention.Default);
+        await store.AppendAsync(StoreDirectory.Chats(1, 3));
+        // A refused open in the same process must not weaken the lock that other processes see.
+        Assert.That((await OpenFailsAsync(path)).Message, Does.Contain("is in use by another process"));
 
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=False;Default Timeout=1");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM chat";
-        Assert.That(() => command.ExecuteScalar(), Throws.TypeOf<SqliteException>().With.Property("SqliteErrorCode").EqualTo(5));
+        var (exitCode, output) = await RunSqlite3Async(path, "SELECT count(*) FROM chat;");
+
+        Assert.That(exitCode, Is.Not.Zero, output);
+        Assert.That(output, Does.Contain("database is locked"));
+        await store.DisposeAsync();
+        Assert.That(await RunSqlite3Async(path, "SELECT count(*) FROM chat;"), Is.EqualTo((0, "3\n")));
     }
 
     [Test]
@@ -246,6 +250,37 @@ public class SqliteChatStoreFailureTests
         TestContext.Out.WriteLine(error.Message);
         Assert.That(error.Message, Does.Not.Contain('\n').And.Contain(path));
         return error;
+    }
+
+    // The sqlite3 shell, as a person inspecting the store would use it (Debian's sqlite3 package).
+    private static async Task<(int ExitCode, string Output)> RunSqlite3Async(string path, string sql)
+    {
+        Process? shell;
+        try
+        {
+            shell = Process.Start(new ProcessStartInfo("sqlite3", [path, sql])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            });
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            shell = null;
+        }
+
+        if (shell is null)
+        {
+            Assert.Ignore("the sqlite3 shell is not installed");
+        }
+
+        using (shell)
+        {
+            var output = shell!.StandardOutput.ReadToEndAsync();
+            var error = shell.StandardError.ReadToEndAsync();
+            await shell.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            return (shell.ExitCode, await output + await error);
+        }
     }
 
     private static void ExecuteRaw(string path, string sql)

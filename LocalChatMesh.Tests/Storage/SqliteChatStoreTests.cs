@@ -33,7 +33,7 @@ public class SqliteChatStoreTests
     public async Task Messages_ids_and_epoch_survive_a_reopen()
     {
         StoredChat[] first = [StoreDirectory.Chat(1, "lobby"), StoreDirectory.Chat(3, "dev"), StoreDirectory.Chat(7, "lobby")];
-        StoredChat[] second = [StoreDirectory.Chat(8, "Dev") with { Text = "ünïcödé ✓ \"quoted\"\nnew line", Nickname = "Zoë" }];
+        StoredChat[] second = [StoreDirectory.Chat(8, "Dev") with { Text = "ünïcödé ✓ \"quoted\"\nnew line, NUL \0 and after", Nickname = "Zoë" }];
         string epoch;
         await using (var store = new SqliteChatStore(_directory.File()))
         {

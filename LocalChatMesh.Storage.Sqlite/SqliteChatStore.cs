@@ -196,6 +196,9 @@ public sealed class SqliteChatStore : IChatStore
         // process being killed) but is not fsynced each time (a power cut may lose the last ones).
         Execute(connection, "PRAGMA synchronous=NORMAL");
         Execute(connection, "PRAGMA cache_size=-16384");
+        // After a checkpoint the log is reused from its start; this only stops one huge batch from
+        // leaving a huge file behind.
+        Execute(connection, "PRAGMA journal_size_limit=16777216");
         if (_options.MaxPageCount > 0)
         {
             Execute(connection, $"PRAGMA max_page_count={_options.MaxPageCount.ToString(CultureInfo.InvariantCulture)}");
@@ -257,8 +260,8 @@ public sealed class SqliteChatStore : IChatStore
     private static void CreateSchema(SqliteConnection connection)
     {
         // Ids are the rowid, so appends go to the end of the table; no other index: retention is
-        // worked out in memory (RetainedMessages) and deletes by id. Room is compared ignoring
-        // ASCII case, as the protocol compares room names; time is Unix milliseconds (UTC).
+        // worked out in memory (RetainedMessages) and deletes by id. Room is NOCASE so that a query
+        // by hand (WHERE room = 'dev') matches as the protocol does; time is Unix milliseconds (UTC).
         Execute(connection, """
             CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;
             CREATE TABLE chat (

@@ -6,7 +6,7 @@ namespace LocalChatMesh.Storage;
 /// and an epoch that changes whenever history is lost. One store belongs to one broker at a time.
 /// </summary>
 /// <remarks>
-/// Rooms are compared ignoring ASCII case, as the protocol compares room names. Times are kept to
+/// Rooms are compared ignoring case, as the protocol compares room names. Times are kept to
 /// the millisecond. Failures the user can act on (a corrupt or locked file, no space left) are
 /// thrown as <see cref="ChatStoreException"/> with a one-line message.
 /// </remarks>

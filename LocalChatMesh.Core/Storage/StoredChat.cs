@@ -2,7 +2,7 @@ namespace LocalChatMesh.Storage;
 
 /// <summary>One chat as a store keeps it.</summary>
 /// <param name="Id">The broker-wide id: positive, strictly increasing across all rooms.</param>
-/// <param name="Room">The room, as first spelled (rooms compare ignoring ASCII case).</param>
+/// <param name="Room">The room, as first spelled (rooms compare ignoring case).</param>
 /// <param name="Time">When the broker accepted it; stores keep it to the millisecond.</param>
 /// <param name="Nickname">The sender.</param>
 /// <param name="Text">The chat text.</param>

@@ -12,6 +12,7 @@ namespace LocalChatMesh.Tests.Storage;
 [Explicit("a measurement, not a test: prints messages per second")]
 public class SqliteChatStoreThroughput
 {
+    [TestCase(10)]
     [TestCase(100)]
     [TestCase(1000)]
     [TestCase(10_000)]

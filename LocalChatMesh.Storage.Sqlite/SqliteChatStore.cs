@@ -161,6 +161,13 @@ public sealed class SqliteChatStore : IChatStore
             return;
         }
 
+        // SQLite would replay a log left beside a deleted file into the new one: old history under a
+        // new epoch, or a corrupt file.
+        if (File.Exists(Path + "-wal"))
+        {
+            throw StoreErrors.CannotOpen(Path, $"the file is missing but its write-ahead log '{Path}-wal' is still there; move that away too to start a new store");
+        }
+
         try
         {
             using var probe = new FileStream(Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);

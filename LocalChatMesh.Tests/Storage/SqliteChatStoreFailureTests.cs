@@ -116,6 +116,19 @@ public class SqliteChatStoreFailureTests
     }
 
     [Test]
+    public async Task A_write_ahead_log_left_beside_a_deleted_file_is_not_replayed_into_a_new_store()
+    {
+        var path = _directory.File();
+        await File.WriteAllBytesAsync(path + "-wal", new byte[4096]);
+
+        var error = await OpenFailsAsync(path);
+
+        Assert.That(error.Message, Is.EqualTo(
+            $"cannot open store '{path}': the file is missing but its write-ahead log '{path}-wal' is still there; move that away too to start a new store"));
+        Assert.That(File.Exists(path), Is.False);
+    }
+
+    [Test]
     public async Task A_missing_directory_is_named()
     {
         var path = Path.Combine(_directory.Path, "no-such-dir", "chat.db");

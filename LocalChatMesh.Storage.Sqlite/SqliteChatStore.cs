@@ -43,6 +43,7 @@ public sealed class SqliteChatStore : IChatStore
 
     private readonly SqliteChatStoreOptions _options;
     private readonly Lock _lock = new();
+    private readonly Lock _order = new();
     private readonly RetainedMessages _retained = new();
     private SqliteConnection? _connection;
     private Statements? _statements;
@@ -50,6 +51,7 @@ public sealed class SqliteChatStore : IChatStore
     private long _lastId;
     private DateTimeOffset _nextAgeTrim;
     private bool _disposed;
+    private Task _tail = Task.CompletedTask;
 
     /// <summary>Creates a store for the file at <paramref name="path"/>; nothing is opened until <see cref="OpenAsync"/>.</summary>
     /// <param name="path">The database file; created by <see cref="OpenAsync"/> if missing (its directory must exist).</param>
@@ -73,16 +75,41 @@ public sealed class SqliteChatStore : IChatStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The batch is written on the thread pool, never on the caller's thread. Appends may be started
+    /// without waiting for the previous one: they are written one after another in the order they
+    /// were called. The batch is read when it is written, so it must not change until the task completes.
+    /// </remarks>
     public Task AppendAsync(IReadOnlyList<StoredChat> batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        return Task.Run(() => Append(batch), cancellationToken);
+        lock (_order)
+        {
+            // A chain, not Task.Run: two appends in flight must not overtake each other.
+            var append = _tail.ContinueWith(
+                _ => Append(batch),
+                cancellationToken,
+                TaskContinuationOptions.LazyCancellation,
+                TaskScheduler.Default);
+            _tail = append;
+            return append;
+        }
     }
 
-    /// <summary>Closes the file and releases its lock; appends already completed are kept.</summary>
+    /// <summary>
+    /// Waits for the appends already started, then closes the file and releases its lock; what was
+    /// committed stays. Appends started afterwards fail with <see cref="ObjectDisposedException"/>.
+    /// </summary>
     /// <returns>A task that completes once the file is closed.</returns>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        Task pending;
+        lock (_order)
+        {
+            pending = _tail;
+        }
+
+        await pending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         lock (_lock)
         {
             if (!_disposed)
@@ -91,8 +118,6 @@ public sealed class SqliteChatStore : IChatStore
                 Close();
             }
         }
-
-        return ValueTask.CompletedTask;
     }
 
     private ChatStoreSnapshot Open(ChatStoreRetention retention)

@@ -27,7 +27,8 @@ public interface IChatStore : IAsyncDisposable
     /// <summary>
     /// Appends <paramref name="batch"/> in one transaction and completes once it is committed:
     /// from then on it survives the broker process being killed. Ids in a batch must increase and
-    /// be above every id stored before. Retention is applied as part of the append.
+    /// be above every id stored before. Retention is applied as part of the append. Appends started
+    /// without waiting for the previous one are written in the order they were called.
     /// </summary>
     /// <param name="batch">The messages, in id order; an empty batch does nothing.</param>
     /// <param name="cancellationToken">Cancels the wait before the batch is written.</param>

@@ -69,7 +69,14 @@ internal sealed class Statements : IDisposable
     {
         if (raw.sqlite3_get_autocommit(_connection.Handle) == 0)
         {
-            _rollback.ExecuteNonQuery();
+            try
+            {
+                _rollback.ExecuteNonQuery();
+            }
+            catch (SqliteException)
+            {
+                // The append's own error is the one to report; SQLite rolls back on its next statement.
+            }
         }
     }
 

@@ -93,6 +93,23 @@ public class SqliteChatStoreTests
     }
 
     [Test]
+    public async Task Appends_started_together_are_written_in_call_order()
+    {
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            await store.OpenAsync(KeepAll);
+            var appends = Enumerable.Range(0, 200).Select(b => store.AppendAsync(StoreDirectory.Chats(b * 5 + 1, 5, $"room{b % 4}"))).ToList();
+            await Task.WhenAll(appends);
+            // Dispose waits for appends still in flight.
+            _ = store.AppendAsync(StoreDirectory.Chats(1001, 5));
+        }
+
+        await using var reopened = new SqliteChatStore(_directory.File());
+        var snapshot = await reopened.OpenAsync(KeepAll);
+        Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, 1005).Select(i => (long)i)));
+    }
+
+    [Test]
     public async Task Last_id_survives_when_retention_has_deleted_every_message()
     {
         var time = new FakeTimeProvider(StoreDirectory.Start);

@@ -73,7 +73,11 @@ public class SqliteChatStoreCrashTests
         finally
         {
             // Process.Kill is SIGKILL on Linux: no finalizers, no DisposeAsync, no checkpoint.
-            writer.Kill();
+            if (!writer.HasExited)
+            {
+                writer.Kill();
+            }
+
             await writer.WaitForExitAsync();
         }
 

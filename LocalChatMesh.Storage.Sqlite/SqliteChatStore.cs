@@ -1,0 +1,442 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using LocalChatMesh.Storage.Sqlite.Internal;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace LocalChatMesh.Storage.Sqlite;
+
+/// <summary>
+/// A durable <see cref="IChatStore"/> in one SQLite file: what <c>broker --store FILE</c> uses, so
+/// that history, ids and the epoch survive a restart or a crash of the broker process.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Durability: the file is in WAL mode with <c>synchronous=NORMAL</c>. A committed append is in the
+/// write-ahead log, handed to the operating system, when <see cref="AppendAsync"/> completes, so it
+/// survives the broker being killed (even with SIGKILL); it is not flushed to the disk on every
+/// commit, so a power cut or a kernel crash may lose the last appends (never corrupt the file).
+/// </para>
+/// <para>
+/// One broker per file: the store holds SQLite's exclusive lock from <see cref="OpenAsync"/> until
+/// <see cref="DisposeAsync"/> (<c>locking_mode=EXCLUSIVE</c>, taken by a write at open), so a
+/// second broker, or any other program, fails to open it with a clear message instead of the two
+/// interleaving their ids. The operating system drops the lock when the process dies.
+/// </para>
+/// <para>
+/// Every failure the person running the broker can act on is a <see cref="ChatStoreException"/>
+/// with one line naming the file. The store never deletes or recreates a file it cannot read.
+/// </para>
+/// </remarks>
+public sealed class SqliteChatStore : IChatStore
+{
+    /// <summary>The schema this code writes and reads (<c>PRAGMA user_version</c>).</summary>
+    internal const int SchemaVersion = 1;
+
+    /// <summary>Marks the file as a Local Chat Mesh store (<c>PRAGMA application_id</c>): "LCMS".</summary>
+    internal const int ApplicationId = 0x4C434D53;
+
+    private const string ReadOnly = "permission denied (the file or its directory is read-only)";
+
+    // How long open waits for a lock another process holds before it reports the store in use.
+    private const int LockWaitSeconds = 1;
+
+    private readonly SqliteChatStoreOptions _options;
+    private readonly Lock _lock = new();
+    private readonly Lock _order = new();
+    private readonly RetainedMessages _retained = new();
+    private SqliteConnection? _connection;
+    private Statements? _statements;
+    private ChatStoreRetention? _retention;
+    private long _lastId;
+    private DateTimeOffset _nextAgeTrim;
+    private bool _disposed;
+    private Task _tail = Task.CompletedTask;
+
+    /// <summary>Creates a store for the file at <paramref name="path"/>; nothing is opened until <see cref="OpenAsync"/>.</summary>
+    /// <param name="path">The database file; created by <see cref="OpenAsync"/> if missing (its directory must exist).</param>
+    /// <param name="options">Settings; <see cref="SqliteChatStoreOptions.Default"/> when null.</param>
+    /// <exception cref="ArgumentException">The path is empty or not a valid path.</exception>
+    public SqliteChatStore(string path, SqliteChatStoreOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Path = System.IO.Path.GetFullPath(path);
+        _options = options ?? SqliteChatStoreOptions.Default;
+    }
+
+    /// <summary>The full path of the database file.</summary>
+    public string Path { get; }
+
+    /// <inheritdoc />
+    public Task<ChatStoreSnapshot> OpenAsync(ChatStoreRetention retention, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(retention);
+        return Task.Run(() => Open(retention), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The batch is written on the thread pool, never on the caller's thread. Appends may be started
+    /// without waiting for the previous one: they are written one after another in the order they
+    /// were called. The batch is read when it is written, so it must not change until the task completes.
+    /// </remarks>
+    public Task AppendAsync(IReadOnlyList<StoredChat> batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        lock (_order)
+        {
+            // A chain, not Task.Run: two appends in flight must not overtake each other.
+            var append = _tail.ContinueWith(
+                _ => Append(batch),
+                cancellationToken,
+                TaskContinuationOptions.LazyCancellation,
+                TaskScheduler.Default);
+            _tail = append;
+            return append;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the appends already started, then closes the file and releases its lock; what was
+    /// committed stays. Appends started afterwards fail with <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    /// <returns>A task that completes once the file is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        Task pending;
+        lock (_order)
+        {
+            pending = _tail;
+        }
+
+        await pending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_lock)
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                Close();
+            }
+        }
+    }
+
+    private ChatStoreSnapshot Open(ChatStoreRetention retention)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_connection is not null)
+            {
+                throw new InvalidOperationException("The store is open already.");
+            }
+
+            CheckPlace();
+            var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+            {
+                DataSource = Path,
+                Mode = SqliteOpenMode.ReadWriteCreate,
+                // A pooled connection would keep the file, and its lock, open after DisposeAsync.
+                Pooling = false,
+                DefaultTimeout = LockWaitSeconds,
+            }.ToString());
+            try
+            {
+                connection.Open();
+                var snapshot = OpenDatabase(connection, retention);
+                _statements = new Statements(connection);
+                _connection = connection;
+                _retention = retention;
+                return snapshot;
+            }
+            catch (SqliteException exception)
+            {
+                connection.Dispose();
+                throw StoreErrors.From(exception, Path, writing: false);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+    }
+
+    // Friendlier messages than SQLite's "unable to open database file" for the usual mistakes,
+    // and, for a new file, a real attempt to create it.
+    private void CheckPlace()
+    {
+        if (Directory.Exists(Path))
+        {
+            throw StoreErrors.CannotOpen(Path, "it is a directory");
+        }
+
+        var directory = System.IO.Path.GetDirectoryName(Path);
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            throw StoreErrors.CannotOpen(Path, File.Exists(directory)
+                ? $"'{directory}' is not a directory"
+                : $"directory '{directory}' does not exist");
+        }
+
+        if (File.Exists(Path))
+        {
+            // No probe of an existing file: closing any descriptor of it would drop the POSIX locks
+            // this process may hold on it through another connection (SQLite's classic pitfall).
+            // A read-only file is caught after SQLite opens it instead (sqlite3_db_readonly).
+            return;
+        }
+
+        // SQLite would replay a log left beside a deleted file into the new one: old history under a
+        // new epoch, or a corrupt file.
+        if (File.Exists(Path + "-wal"))
+        {
+            throw StoreErrors.CannotOpen(Path, $"the file is missing but its write-ahead log '{Path}-wal' is still there; move that away too to start a new store");
+        }
+
+        try
+        {
+            using var probe = new FileStream(Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (UnauthorizedAccessException exception)
+        {
+            throw StoreErrors.CannotOpen(Path, ReadOnly, exception);
+        }
+        catch (IOException exception) when (!File.Exists(Path))
+        {
+            throw StoreErrors.CannotOpen(Path, exception.Message.ReplaceLineEndings(" "), exception);
+        }
+    }
+
+    private ChatStoreSnapshot OpenDatabase(SqliteConnection connection, ChatStoreRetention retention)
+    {
+        // SQLite falls back to reading a file it may not write (read-only, immutable, read-only mount).
+        if (raw.sqlite3_db_readonly(connection.Handle, "main") == 1)
+        {
+            throw StoreErrors.CannotOpen(Path, ReadOnly);
+        }
+
+        // Exclusive before WAL: no shared-memory index is used, and the first write below takes a
+        // lock that this connection keeps until it closes, so no other process can open the file.
+        Execute(connection, "PRAGMA locking_mode=EXCLUSIVE");
+        var mode = Convert.ToString(Scalar(connection, "PRAGMA journal_mode=WAL"), CultureInfo.InvariantCulture);
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw StoreErrors.CannotOpen(Path, $"the file cannot be switched to WAL mode (it stays in '{mode}'; is it read-only?)");
+        }
+
+        // WAL + NORMAL: a commit reaches the operating system before it completes (it survives the
+        // process being killed) but is not fsynced each time (a power cut may lose the last ones).
+        Execute(connection, "PRAGMA synchronous=NORMAL");
+        Execute(connection, "PRAGMA cache_size=-16384");
+        // After a checkpoint the log is reused from its start; this only stops one huge batch from
+        // leaving a huge file behind.
+        Execute(connection, "PRAGMA journal_size_limit=16777216");
+        if (_options.MaxPageCount > 0)
+        {
+            Execute(connection, $"PRAGMA max_page_count={_options.MaxPageCount.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        Execute(connection, "BEGIN IMMEDIATE");
+        var version = Convert.ToInt64(Scalar(connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
+        if (version == 0)
+        {
+            if (Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM sqlite_schema"), CultureInfo.InvariantCulture) != 0)
+            {
+                throw StoreErrors.NotAStore(Path, "it is an SQLite database with other tables");
+            }
+
+            CreateSchema(connection);
+        }
+        else if (version > SchemaVersion)
+        {
+            throw StoreErrors.Newer(Path, version, SchemaVersion);
+        }
+        else if (Convert.ToInt64(Scalar(connection, "PRAGMA application_id"), CultureInfo.InvariantCulture) != ApplicationId)
+        {
+            throw StoreErrors.NotAStore(Path, "it is an SQLite database of another application");
+        }
+
+        var epoch = Convert.ToString(Scalar(connection, "SELECT value FROM meta WHERE key = 'epoch'"), CultureInfo.InvariantCulture);
+        var lastIdValue = Scalar(connection, "SELECT value FROM meta WHERE key = 'last_id'");
+        if (string.IsNullOrEmpty(epoch) || lastIdValue is null or DBNull)
+        {
+            throw StoreErrors.NotAStore(Path, "its epoch or last id is missing");
+        }
+
+        var lastId = Convert.ToInt64(lastIdValue, CultureInfo.InvariantCulture);
+        var now = _options.TimeProvider.GetUtcNow();
+        var all = ReadAll(connection);
+        var dropped = _retained.Load(all, retention, OldestKept(retention, now));
+        if (dropped.Count > 0)
+        {
+            using var delete = connection.CreateCommand();
+            delete.CommandText = "DELETE FROM chat WHERE id = $id";
+            var id = delete.Parameters.Add("$id", SqliteType.Integer);
+            foreach (var dead in dropped)
+            {
+                id.Value = dead;
+                delete.ExecuteNonQuery();
+            }
+        }
+
+        // The open's write: it takes the exclusive lock that the connection holds from now on.
+        Execute(connection, "UPDATE meta SET value = value WHERE key = 'epoch'");
+        Execute(connection, "COMMIT");
+
+        _lastId = lastId;
+        _nextAgeTrim = now + _options.AgeTrimInterval;
+        var messages = dropped.Count == 0 ? all : all.FindAll(m => !dropped.Contains(m.Id));
+        return new ChatStoreSnapshot(epoch, lastId, messages);
+    }
+
+    private static void CreateSchema(SqliteConnection connection)
+    {
+        // Ids are the rowid, so appends go to the end of the table; no other index: retention is
+        // worked out in memory (RetainedMessages) and deletes by id. Room is NOCASE so that a query
+        // by hand (WHERE room = 'dev') matches as the protocol does; time is Unix milliseconds (UTC).
+        Execute(connection, """
+            CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;
+            CREATE TABLE chat (
+                id INTEGER PRIMARY KEY,
+                room TEXT NOT NULL COLLATE NOCASE,
+                time INTEGER NOT NULL,
+                nickname TEXT NOT NULL,
+                text TEXT NOT NULL);
+            """);
+        using (var insert = connection.CreateCommand())
+        {
+            insert.CommandText = "INSERT INTO meta (key, value) VALUES ('epoch', $epoch), ('last_id', 0)";
+            insert.Parameters.AddWithValue("$epoch", NewEpoch());
+            insert.ExecuteNonQuery();
+        }
+
+        Execute(connection, $"PRAGMA application_id={ApplicationId.ToString(CultureInfo.InvariantCulture)}");
+        Execute(connection, $"PRAGMA user_version={SchemaVersion.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    private static List<StoredChat> ReadAll(SqliteConnection connection)
+    {
+        using var select = connection.CreateCommand();
+        select.CommandText = "SELECT id, room, time, nickname, text FROM chat ORDER BY id";
+        using var reader = select.ExecuteReader();
+        var messages = new List<StoredChat>();
+        while (reader.Read())
+        {
+            messages.Add(new StoredChat(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
+                reader.GetString(3),
+                reader.GetString(4)));
+        }
+
+        return messages;
+    }
+
+    private void Append(IReadOnlyList<StoredChat> batch)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_connection is null || _statements is null || _retention is null)
+            {
+                throw new InvalidOperationException("The store is not open: call OpenAsync first.");
+            }
+
+            CheckIds(batch, _lastId);
+            if (batch.Count == 0)
+            {
+                return;
+            }
+
+            var statements = _statements;
+            var now = _options.TimeProvider.GetUtcNow();
+            var trimAge = now >= _nextAgeTrim;
+            var deletes = _retained.Plan(batch, _retention.MaxMessagesPerRoom, trimAge ? OldestKept(_retention, now) : null);
+            try
+            {
+                statements.Begin.ExecuteNonQuery();
+                statements.Insert(batch);
+                statements.Delete(deletes);
+                statements.SetLastId(batch[^1].Id);
+                statements.Commit.ExecuteNonQuery();
+            }
+            catch (Exception exception)
+            {
+                statements.RollBackIfOpen();
+                if (exception is SqliteException sqlite)
+                {
+                    var error = StoreErrors.From(sqlite, Path, writing: true);
+                    throw new ChatStoreException($"{error.Message} (a batch of {batch.Count} messages, ids {batch[0].Id}-{batch[^1].Id}, was not stored)", sqlite);
+                }
+
+                throw;
+            }
+
+            _retained.Commit();
+            _lastId = batch[^1].Id;
+            if (trimAge)
+            {
+                _nextAgeTrim = now + _options.AgeTrimInterval;
+            }
+        }
+    }
+
+    // Tests cannot open the file beside the store (it holds it exclusively): they count through it.
+    internal long CountRowsForTesting()
+    {
+        lock (_lock)
+        {
+            var connection = _connection ?? throw new InvalidOperationException("The store is not open.");
+            return Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM chat"), CultureInfo.InvariantCulture);
+        }
+    }
+
+    private void Close()
+    {
+        _statements?.Dispose();
+        _statements = null;
+        _connection?.Dispose();
+        _connection = null;
+    }
+
+    private static void CheckIds(IReadOnlyList<StoredChat> batch, long lastId)
+    {
+        var previous = lastId;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var chat = batch[i] ?? throw new ArgumentException($"The batch holds null at index {i}.", nameof(batch));
+            if (chat.Id <= previous)
+            {
+                throw new ArgumentException(
+                    $"Ids must increase and be above the last id stored ({lastId}): id {chat.Id} at index {i} follows {previous}.",
+                    nameof(batch));
+            }
+
+            previous = chat.Id;
+        }
+    }
+
+    // Unix milliseconds before which messages are too old, or null when nothing is.
+    private static long? OldestKept(ChatStoreRetention retention, DateTimeOffset now) =>
+        retention.MaxAge == Timeout.InfiniteTimeSpan || now.UtcTicks - DateTimeOffset.MinValue.UtcTicks <= retention.MaxAge.Ticks
+            ? null
+            : (now - retention.MaxAge).ToUnixTimeMilliseconds();
+
+    // 128 random bits; a new store, or a wiped one, gets a new epoch.
+    private static string NewEpoch() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+}

@@ -1,0 +1,288 @@
+using LocalChatMesh.Storage;
+using LocalChatMesh.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LocalChatMesh.Tests.Storage;
+
+public class SqliteChatStoreTests
+{
+    private static readonly ChatStoreRetention KeepAll = new(1_000_000, Timeout.InfiniteTimeSpan);
+
+    private StoreDirectory _directory = null!;
+
+    [SetUp]
+    public void SetUp() => _directory = new StoreDirectory();
+
+    [TearDown]
+    public void TearDown() => _directory.Dispose();
+
+    [Test]
+    public async Task A_new_file_opens_empty_with_an_epoch()
+    {
+        await using var store = new SqliteChatStore(_directory.File());
+        var snapshot = await store.OpenAsync(ChatStoreRetention.Default);
+
+        Assert.That(snapshot.LastId, Is.Zero);
+        Assert.That(snapshot.Messages, Is.Empty);
+        Assert.That(snapshot.Epoch, Does.Match("^[0-9a-f]{32}$"));
+        Assert.That(File.Exists(_directory.File()), Is.True);
+    }
+
+    [Test]
+    public async Task Messages_ids_and_epoch_survive_a_reopen()
+    {
+        StoredChat[] first = [StoreDirectory.Chat(1, "lobby"), StoreDirectory.Chat(3, "dev"), StoreDirectory.Chat(7, "lobby")];
+        StoredChat[] second = [StoreDirectory.Chat(8, "Dev") with { Text = "ünïcödé ✓ \"quoted\"\nnew line, NUL \0 and after", Nickname = "Zoë" }];
+        string epoch;
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            epoch = (await store.OpenAsync(ChatStoreRetention.Default)).Epoch;
+            await store.AppendAsync(first);
+            await store.AppendAsync(second);
+        }
+
+        await using var reopened = new SqliteChatStore(_directory.File());
+        var snapshot = await reopened.OpenAsync(ChatStoreRetention.Default);
+
+        Assert.That(snapshot.Epoch, Is.EqualTo(epoch));
+        Assert.That(snapshot.LastId, Is.EqualTo(8));
+        Assert.That(snapshot.Messages, Is.EqualTo(first.Concat(second)));
+        Assert.That(snapshot.Messages[0].Time.Offset, Is.EqualTo(TimeSpan.Zero));
+    }
+
+    [Test]
+    public async Task Times_are_kept_to_the_millisecond_in_utc()
+    {
+        var local = new DateTimeOffset(2026, 12, 1, 9, 30, 15, 123, TimeSpan.FromHours(2)).AddTicks(4567);
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            await store.OpenAsync(ChatStoreRetention.Default);
+            await store.AppendAsync([StoreDirectory.Chat(1, time: local)]);
+        }
+
+        await using var reopened = new SqliteChatStore(_directory.File());
+        var time = (await reopened.OpenAsync(ChatStoreRetention.Default)).Messages[0].Time;
+
+        Assert.That(time, Is.EqualTo(new DateTimeOffset(2026, 12, 1, 7, 30, 15, 123, TimeSpan.Zero)));
+        Assert.That(time.Offset, Is.EqualTo(TimeSpan.Zero));
+    }
+
+    [Test]
+    public async Task Appending_continues_after_a_reopen_and_refuses_old_ids()
+    {
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            await store.OpenAsync(ChatStoreRetention.Default);
+            await store.AppendAsync(StoreDirectory.Chats(1, 10));
+        }
+
+        await using var reopened = new SqliteChatStore(_directory.File());
+        await reopened.OpenAsync(ChatStoreRetention.Default);
+
+        Assert.That(() => reopened.AppendAsync([StoreDirectory.Chat(10)]),
+            Throws.ArgumentException.With.Message.Contains("above the last id stored (10)"));
+        Assert.That(() => reopened.AppendAsync([StoreDirectory.Chat(12), StoreDirectory.Chat(11)]), Throws.ArgumentException);
+        await reopened.AppendAsync([StoreDirectory.Chat(11)]);
+        await reopened.AppendAsync([]);
+        await reopened.DisposeAsync();
+
+        await using var third = new SqliteChatStore(_directory.File());
+        var snapshot = await third.OpenAsync(ChatStoreRetention.Default);
+        Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, 11).Select(i => (long)i)));
+    }
+
+    [Test]
+    public async Task Appends_started_together_are_written_in_call_order()
+    {
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            await store.OpenAsync(KeepAll);
+            var appends = Enumerable.Range(0, 200).Select(b => store.AppendAsync(StoreDirectory.Chats(b * 5 + 1, 5, $"room{b % 4}"))).ToList();
+            await Task.WhenAll(appends);
+            // Dispose waits for appends still in flight.
+            _ = store.AppendAsync(StoreDirectory.Chats(1001, 5));
+        }
+
+        await using var reopened = new SqliteChatStore(_directory.File());
+        var snapshot = await reopened.OpenAsync(KeepAll);
+        Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, 1005).Select(i => (long)i)));
+    }
+
+    [Test]
+    public async Task Last_id_survives_when_retention_has_deleted_every_message()
+    {
+        var time = new FakeTimeProvider(StoreDirectory.Start);
+        var options = new SqliteChatStoreOptions { TimeProvider = time };
+        var retention = new ChatStoreRetention(100, TimeSpan.FromHours(1));
+        await using (var store = new SqliteChatStore(_directory.File(), options))
+        {
+            await store.OpenAsync(retention);
+            await store.AppendAsync([StoreDirectory.Chat(41, "lobby", time.GetUtcNow()), StoreDirectory.Chat(42, "dev", time.GetUtcNow())]);
+        }
+
+        time.Advance(TimeSpan.FromHours(2));
+        await using var reopened = new SqliteChatStore(_directory.File(), options);
+        var snapshot = await reopened.OpenAsync(retention);
+
+        Assert.That(snapshot.Messages, Is.Empty);
+        Assert.That(snapshot.LastId, Is.EqualTo(42));
+        Assert.That(CountRows(_directory.File(), reopened), Is.Zero);
+    }
+
+    [Test]
+    public async Task Keeps_at_most_the_newest_per_room_on_append_and_on_open()
+    {
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            await store.OpenAsync(new ChatStoreRetention(5, Timeout.InfiniteTimeSpan));
+            await store.AppendAsync([.. StoreDirectory.Chats(1, 8, "dev"), .. StoreDirectory.Chats(9, 3, "lobby")]);
+            await store.AppendAsync([StoreDirectory.Chat(12, "DEV"), StoreDirectory.Chat(13, "lobby")]);
+        }
+
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            var snapshot = await store.OpenAsync(new ChatStoreRetention(5, Timeout.InfiniteTimeSpan));
+            Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 5, 6, 7, 8, 9, 10, 11, 12, 13 }));
+            Assert.That(snapshot.LastId, Is.EqualTo(13));
+        }
+
+        // A smaller limit at the next open trims the file too.
+        await using var smaller = new SqliteChatStore(_directory.File());
+        var trimmed = await smaller.OpenAsync(new ChatStoreRetention(2, Timeout.InfiniteTimeSpan));
+        Assert.That(trimmed.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 8, 11, 12, 13 }));
+        await smaller.AppendAsync([StoreDirectory.Chat(20, "lobby")]);
+        await smaller.DisposeAsync();
+
+        await using var last = new SqliteChatStore(_directory.File());
+        var snapshotAfter = await last.OpenAsync(new ChatStoreRetention(1000, Timeout.InfiniteTimeSpan));
+        Assert.That(snapshotAfter.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 8, 12, 13, 20 }));
+    }
+
+    [Test]
+    public async Task Drops_messages_older_than_the_age_limit_by_the_time_provider()
+    {
+        var time = new FakeTimeProvider(StoreDirectory.Start);
+        var options = new SqliteChatStoreOptions { TimeProvider = time, AgeTrimInterval = TimeSpan.FromSeconds(30) };
+        var retention = new ChatStoreRetention(1000, TimeSpan.FromMinutes(10));
+        await using (var store = new SqliteChatStore(_directory.File(), options))
+        {
+            await store.OpenAsync(retention);
+            await store.AppendAsync([StoreDirectory.Chat(1, "lobby", time.GetUtcNow()), StoreDirectory.Chat(2, "dev", time.GetUtcNow())]);
+            time.Advance(TimeSpan.FromMinutes(6));
+            await store.AppendAsync([StoreDirectory.Chat(3, "dev", time.GetUtcNow())]);
+            time.Advance(TimeSpan.FromMinutes(5));
+            // 11 minutes on: 1 and 2 are too old, and the age check is due, so this append deletes them.
+            await store.AppendAsync([StoreDirectory.Chat(4, "lobby", time.GetUtcNow())]);
+            Assert.That(CountRows(_directory.File(), store), Is.EqualTo(2));
+        }
+
+        // 17 minutes on: 3 is now too old as well, and open applies the age limit at once.
+        time.Advance(TimeSpan.FromMinutes(6));
+        await using var reopened = new SqliteChatStore(_directory.File(), options);
+        var snapshot = await reopened.OpenAsync(retention);
+
+        Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 4 }));
+        Assert.That(snapshot.LastId, Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task Checks_the_age_limit_at_most_once_per_interval()
+    {
+        var time = new FakeTimeProvider(StoreDirectory.Start);
+        var options = new SqliteChatStoreOptions { TimeProvider = time, AgeTrimInterval = TimeSpan.FromMinutes(1) };
+        await using var store = new SqliteChatStore(_directory.File(), options);
+        await store.OpenAsync(new ChatStoreRetention(1000, TimeSpan.FromSeconds(10)));
+        await store.AppendAsync([StoreDirectory.Chat(1, "lobby", time.GetUtcNow())]);
+        time.Advance(TimeSpan.FromSeconds(30));
+        await store.AppendAsync([StoreDirectory.Chat(2, "lobby", time.GetUtcNow())]);
+        Assert.That(CountRows(_directory.File(), store), Is.EqualTo(2), "not due yet");
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        await store.AppendAsync([StoreDirectory.Chat(3, "lobby", time.GetUtcNow())]);
+        Assert.That(CountRows(_directory.File(), store), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_deleted_file_comes_back_with_a_new_epoch()
+    {
+        string epoch;
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            epoch = (await store.OpenAsync(ChatStoreRetention.Default)).Epoch;
+            await store.AppendAsync(StoreDirectory.Chats(1, 3));
+        }
+
+        File.Delete(_directory.File());
+        await using var fresh = new SqliteChatStore(_directory.File());
+        var snapshot = await fresh.OpenAsync(ChatStoreRetention.Default);
+
+        Assert.That(snapshot.Epoch, Is.Not.EqualTo(epoch));
+        Assert.That(snapshot.LastId, Is.Zero);
+        Assert.That(snapshot.Messages, Is.Empty);
+    }
+
+    [Test]
+    public async Task An_empty_file_is_a_new_store()
+    {
+        await File.WriteAllBytesAsync(_directory.File(), []);
+        await using var store = new SqliteChatStore(_directory.File());
+        var snapshot = await store.OpenAsync(ChatStoreRetention.Default);
+
+        Assert.That(snapshot.LastId, Is.Zero);
+        Assert.That(snapshot.Epoch, Is.Not.Empty);
+    }
+
+    [Test]
+    public async Task Two_files_have_different_epochs()
+    {
+        await using var one = new SqliteChatStore(_directory.File("one.db"));
+        await using var two = new SqliteChatStore(_directory.File("two.db"));
+
+        Assert.That((await one.OpenAsync(ChatStoreRetention.Default)).Epoch,
+            Is.Not.EqualTo((await two.OpenAsync(ChatStoreRetention.Default)).Epoch));
+    }
+
+    [Test]
+    public async Task Uses_wal_mode_and_a_versioned_schema()
+    {
+        await using (var store = new SqliteChatStore(_directory.File()))
+        {
+            await store.OpenAsync(ChatStoreRetention.Default);
+        }
+
+        using var connection = new SqliteConnection($"Data Source={_directory.File()};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode";
+        Assert.That(command.ExecuteScalar(), Is.EqualTo("wal"));
+        command.CommandText = "PRAGMA user_version";
+        Assert.That(command.ExecuteScalar(), Is.EqualTo(1L));
+    }
+
+    [Test]
+    public async Task Open_twice_and_append_before_open_are_refused()
+    {
+        await using var store = new SqliteChatStore(_directory.File());
+        Assert.That(() => store.AppendAsync([StoreDirectory.Chat(1)]), Throws.InvalidOperationException);
+        await store.OpenAsync(ChatStoreRetention.Default);
+        Assert.That(() => store.OpenAsync(ChatStoreRetention.Default), Throws.InvalidOperationException);
+        await store.DisposeAsync();
+        Assert.That(() => store.AppendAsync([StoreDirectory.Chat(1)]), Throws.TypeOf<ObjectDisposedException>());
+    }
+
+    [Test]
+    public void Options_refuse_bad_values()
+    {
+        Assert.That(() => new SqliteChatStoreOptions { TimeProvider = null! }, Throws.ArgumentNullException);
+        Assert.That(() => new SqliteChatStoreOptions { AgeTrimInterval = TimeSpan.Zero }, Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => new SqliteChatStore(" "), Throws.ArgumentException);
+    }
+
+    // The store holds the file exclusively, so rows are counted through its own connection.
+    private static long CountRows(string path, SqliteChatStore store)
+    {
+        Assert.That(store.Path, Is.EqualTo(Path.GetFullPath(path)));
+        return store.CountRowsForTesting();
+    }
+}

@@ -93,6 +93,14 @@ public sealed record BrokerOptions
     /// <summary>How long a chat stays in history.</summary>
     public TimeSpan HistoryMaxAge { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Where history is kept so that it survives a restart (for example a SQLite store from
+    /// LocalChatMesh.Storage.Sqlite), or null to keep it in memory only, with a new epoch at each
+    /// start. The broker opens it at start, commits every chat to it before anybody receives the
+    /// chat, and disposes of it when it stops. One store belongs to one broker.
+    /// </summary>
+    public Storage.IChatStore? Store { get; init; }
+
     /// <summary>Where log messages go. Nowhere by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 

@@ -45,6 +45,17 @@ public sealed class ChatBroker : IAsyncDisposable
         _listener = listener;
         _logger = options.LoggerFactory.CreateLogger("LocalChatMesh.Broker");
         _hub = new ChatHub(options);
+        _hub.StorePressure += pressing =>
+        {
+            if (pressing)
+            {
+                _gate.Press();
+            }
+            else
+            {
+                _gate.Release();
+            }
+        };
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
     }
 
@@ -70,14 +81,34 @@ public sealed class ChatBroker : IAsyncDisposable
     /// <summary>Completes when the broker has stopped.</summary>
     public Task Completion => _stopped.Task;
 
-    /// <summary>Binds the listening socket and starts accepting connections.</summary>
+    /// <summary>
+    /// Opens the store (when <see cref="BrokerOptions.Store"/> is set) and restores its history,
+    /// binds the listening socket and starts accepting connections.
+    /// </summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="Storage.ChatStoreException">The store cannot be opened (corrupt, locked, newer, unwritable); it is disposed.</exception>
     /// <exception cref="SocketException">The address cannot be bound (in use, not local).</exception>
-    public static Task<ChatBroker> StartAsync(BrokerOptions? options = null, CancellationToken cancellationToken = default)
+    public static async Task<ChatBroker> StartAsync(BrokerOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= BrokerOptions.Default;
         options.Validate();
         cancellationToken.ThrowIfCancellationRequested();
+
+        Storage.ChatStoreSnapshot? snapshot = null;
+        if (options.Store is { } store)
+        {
+            try
+            {
+                snapshot = await store.OpenAsync(
+                    new Storage.ChatStoreRetention(Math.Max(1, options.HistoryMessagesPerRoom), options.HistoryMaxAge),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await store.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
 
         var listener = new Socket(options.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -88,12 +119,23 @@ public sealed class ChatBroker : IAsyncDisposable
         catch
         {
             listener.Dispose();
+            if (options.Store is { } opened)
+            {
+                await opened.DisposeAsync().ConfigureAwait(false);
+            }
+
             throw;
         }
 
         var broker = new ChatBroker(options, listener);
+        if (snapshot is not null)
+        {
+            broker._hub.Restore(snapshot);
+            Log.Restored(broker._logger, snapshot.Messages.Count, broker._hub.Rooms.Count, snapshot.Epoch);
+        }
+
         broker.Start();
-        return Task.FromResult(broker);
+        return broker;
     }
 
     /// <summary>
@@ -128,6 +170,13 @@ public sealed class ChatBroker : IAsyncDisposable
             }
 
             await Task.WhenAll(_live.Values.Select(connection => connection.Completion)).ConfigureAwait(false);
+        }
+
+        // Chats accepted before the stop are committed (nobody receives them now) before the store closes.
+        await _hub.WhenStoredAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_options.Store is { } store)
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
         }
 
         _accepted.OnCompleted();

@@ -45,6 +45,12 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Warning, "listening on {EndPoint}, which is not loopback: other machines can reach this broker")]
     public static partial void ListeningBeyondLoopback(ILogger logger, EndPoint endPoint);
 
+    [LoggerMessage(15, LogLevel.Error, "the store refused a batch of {Count} chats; their senders are told and nobody receives them")]
+    public static partial void StoreFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(16, LogLevel.Information, "history restored from the store: {Messages} chats in {Rooms} rooms, epoch {Epoch}")]
+    public static partial void Restored(ILogger logger, int messages, int rooms, string epoch);
+
     [LoggerMessage(13, LogLevel.Debug, "connection {ConnectionId} transport ended")]
     public static partial void TransportEnded(ILogger logger, Exception exception, long connectionId);
 }

@@ -16,7 +16,8 @@ internal sealed partial class ChatHub
     // the global history limits and the age limit trim from its front. Entries the rooms already
     // let go stay here until they reach the front or the queue is compacted.
     private readonly Queue<ChatEntry> _history = new();
-    private readonly string _epoch = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+    // Without a store, history dies with the process: a new epoch each start. A store keeps its own.
+    private string _epoch = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
     private long _historyBytes;
     private int _retainedChats;
     private long _lastId;
@@ -244,6 +245,12 @@ internal sealed partial class ChatHub
         }
 
         var room = membership.Room;
+        if (_options.Store is not null)
+        {
+            Store(state, room, ++_lastId, chat.Text);
+            return;
+        }
+
         var entry = new ChatEntry(room, ++_lastId, _scheduler.Now, state.Nickname!, chat.Text);
         Append(room, entry);
         Publish(new ChatEvent(state.Id, state.Nickname!, chat.Text) { Room = room.Name, Id = entry.Id });

@@ -25,7 +25,10 @@ public sealed class InMemoryBroker : IDisposable
     private readonly ChatHub _hub;
     private long _lastId;
 
-    /// <summary>Creates a broker with <paramref name="options"/>' limits (its address is not used).</summary>
+    /// <summary>
+    /// Creates a broker with <paramref name="options"/>' limits (its address is not used). A
+    /// <see cref="BrokerOptions.Store"/> is opened at once and its history restored.
+    /// </summary>
     /// <param name="options">The limits; <see cref="BrokerOptions.Default"/> when null.</param>
     /// <param name="scheduler">The clock for every time rule, typically a TestScheduler.</param>
     public InMemoryBroker(BrokerOptions? options, IScheduler scheduler)
@@ -34,6 +37,12 @@ public sealed class InMemoryBroker : IDisposable
         Options = (options ?? BrokerOptions.Default) with { Scheduler = scheduler };
         Options.Validate();
         _hub = new ChatHub(Options);
+        if (Options.Store is { } store)
+        {
+            // A store for tests (such as InMemoryChatStore) opens synchronously.
+            _hub.Restore(store.OpenAsync(new Storage.ChatStoreRetention(Math.Max(1, Options.HistoryMessagesPerRoom), Options.HistoryMaxAge)).GetAwaiter().GetResult());
+        }
+
         _hub.Run(_connections);
     }
 

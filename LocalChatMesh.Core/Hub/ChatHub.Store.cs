@@ -1,0 +1,147 @@
+using LocalChatMesh.Diagnostics;
+using LocalChatMesh.Hub.Rooms;
+using LocalChatMesh.Storage;
+
+namespace LocalChatMesh.Hub;
+
+/// <summary>
+/// History in a durable store: a chat is committed before anybody receives it. Chats accepted
+/// while a batch is being committed wait in the next batch (group commit: one transaction per
+/// round trip to the disk, off the hub's serialized step), and each batch is fanned out, in
+/// order, once it is committed. A slow disk holds the senders back through the same gate as a
+/// slow reader; a batch the store refuses (disk full) is told to its senders and reaches nobody.
+/// </summary>
+internal sealed partial class ChatHub
+{
+    /// <summary>Chats waiting for the next commit beyond which readers pause (TCP backpressure on the senders).</summary>
+    internal const int MaxPendingChats = 10_000;
+
+    private List<PendingChat> _pending = [];
+    private Task _committing = Task.CompletedTask;
+    private bool _commitRunning;
+    private bool _storePressing;
+
+    /// <summary>Raised (under the hub's lock) when the store falls behind (true) and catches up (false).</summary>
+    public event Action<bool>? StorePressure;
+
+    /// <summary>Completes when every chat accepted so far has been committed (or refused) and fanned out.</summary>
+    public Task WhenStoredAsync()
+    {
+        lock (_gate)
+        {
+            return _committing;
+        }
+    }
+
+    /// <summary>Loads what a store kept: its epoch, the id sequence and each room's retained history.</summary>
+    public void Restore(ChatStoreSnapshot snapshot)
+    {
+        lock (_gate)
+        {
+            _epoch = snapshot.Epoch;
+            _lastId = Math.Max(_lastId, snapshot.LastId);
+            foreach (var stored in snapshot.Messages)
+            {
+                // History outlives the room limits it was written under; the limits apply again below.
+                var key = RoomNames.Key(stored.Room);
+                if (!_rooms.TryGetValue(key, out var room))
+                {
+                    room = new Room(stored.Room, key);
+                    _rooms.Add(key, room);
+                }
+
+                var entry = new ChatEntry(room, stored.Id, stored.Time, stored.Nickname, stored.Text);
+                room.Log.Append(entry);
+                _historyBytes += entry.SizeBytes;
+                _retainedChats++;
+                _history.Enqueue(entry);
+                Trim(room);
+            }
+
+            TrimHistory(_scheduler.Now);
+            foreach (var room in _rooms.Values.ToList())
+            {
+                RemoveIfGone(room);
+            }
+        }
+    }
+
+    // Under the lock: the chat has its id and time; it reaches the room once it is committed.
+    private void Store(ConnectionState sender, Room room, long id, string text)
+    {
+        _pending.Add(new PendingChat(sender, room.Name, room.Key, id, _scheduler.Now, sender.Nickname!, text));
+        if (_pending.Count > MaxPendingChats && !_storePressing)
+        {
+            _storePressing = true;
+            StorePressure?.Invoke(true);
+        }
+
+        if (!_commitRunning)
+        {
+            _committing = CommitAsync();
+        }
+    }
+
+    private async Task CommitAsync()
+    {
+        _commitRunning = true;
+        while (true)
+        {
+            List<PendingChat> batch;
+            lock (_gate)
+            {
+                if (_pending.Count == 0)
+                {
+                    _commitRunning = false;
+                    if (_storePressing)
+                    {
+                        _storePressing = false;
+                        StorePressure?.Invoke(false);
+                    }
+
+                    return;
+                }
+
+                batch = _pending;
+                _pending = [];
+            }
+
+            string? failure = null;
+            try
+            {
+                await _options.Store!.AppendAsync([.. batch.Select(chat => new StoredChat(chat.Id, chat.RoomName, chat.Time, chat.Nickname, chat.Text))]).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                failure = exception is ChatStoreException ? exception.Message : $"the store failed: {exception.Message}";
+                Log.StoreFailed(_logger, exception, batch.Count);
+            }
+
+            lock (_gate)
+            {
+                foreach (var chat in batch)
+                {
+                    if (failure is null)
+                    {
+                        Deliver(chat);
+                    }
+                    else if (chat.Sender.Phase == ConnectionPhase.Joined)
+                    {
+                        SendError(chat.Sender, $"message not delivered: the broker could not store it ({failure})");
+                    }
+                }
+            }
+        }
+    }
+
+    private void Deliver(PendingChat chat)
+    {
+        // The room may have gone (everybody left) while the chat was being committed: it exists again now.
+        var room = GetOrCreateRoom(chat.RoomName, chat.RoomKey) ?? new Room(chat.RoomName, chat.RoomKey);
+        var entry = new ChatEntry(room, chat.Id, chat.Time, chat.Nickname, chat.Text);
+        Append(room, entry);
+        Publish(new ChatEvent(chat.Sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = chat.Id });
+    }
+
+    private sealed record PendingChat(ConnectionState Sender, string RoomName, string RoomKey, long Id, DateTimeOffset Time, string Nickname, string Text);
+}

@@ -19,7 +19,15 @@ internal sealed class TcpConnection : IHubConnection
     // After a graceful close, how long to keep reading (and discarding) until the peer closes too.
     // Closing a socket with unread input sends a reset, which can destroy the final error message
     // before the peer reads it.
+    //
+    // Bounded in time and in bytes: a peer that keeps sending at full speed must not keep the
+    // broker reading (and discarding) gigabytes for the whole timeout. Past the byte bound the
+    // socket is closed with input unread, which resets the connection; what was sent before
+    // (the final error) is already on its way and stays readable to the peer.
     private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>The most input read and discarded after the connection started closing.</summary>
+    internal const int LingerMaxBytes = 64 * 1024;
 
     private readonly Socket _socket;
     private readonly PipeReader _reader;
@@ -106,14 +114,17 @@ internal sealed class TcpConnection : IHubConnection
     {
         var reader = _reader;
         var ended = false;
+        long discarded = 0;
         try
         {
             while (true)
             {
+                // Only reads made once closing count toward the bound, not the over-long line itself.
+                var lingering = _closing || ended;
                 var result = await reader.ReadAsync(_abort.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var status = FrameStatus.Incomplete;
-                while (!_closing && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
+                while (!_closing && !ended && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
                 {
                     if (!LineFramer.IsBlank(line))
                     {
@@ -132,11 +143,18 @@ internal sealed class TcpConnection : IHubConnection
                     _inbound.OnError(new LineTooLongException(_maxLineLength));
                 }
 
-                // Once closing, input is read and thrown away until the peer closes.
-                var consumed = _closing || ended ? buffer.End : buffer.Start;
+                // Once closing, input is read and thrown away until the peer closes, or until
+                // the linger's byte bound is passed.
+                var discarding = _closing || ended;
+                var consumed = discarding ? buffer.End : buffer.Start;
                 _metrics.BytesIn.Add(result.Buffer.Slice(0, consumed).Length);
                 reader.AdvanceTo(consumed, buffer.End);
-                if (result.IsCompleted)
+                if (lingering)
+                {
+                    discarded += buffer.Length;
+                }
+
+                if (result.IsCompleted || discarded > LingerMaxBytes)
                 {
                     break;
                 }

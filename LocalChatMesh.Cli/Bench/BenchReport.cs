@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace LocalChatMesh.Cli.Bench;
 
@@ -17,6 +18,7 @@ internal sealed record BenchReport
 
     public required int Size { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? Rate { get; init; }
 
     public bool SilentClient { get; init; }
@@ -24,10 +26,13 @@ internal sealed record BenchReport
     public bool JoinOnly { get; init; }
 
     /// <summary>From the first connect until every client has its welcome and has seen everybody.</summary>
+    [JsonConverter(typeof(Round4))]
     public required double JoinSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerJoinCpuSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4))]
     public double BenchJoinCpuSeconds { get; init; }
 
     public long Expected { get; init; }
@@ -42,8 +47,10 @@ internal sealed record BenchReport
     public long OutOfOrder { get; init; }
 
     /// <summary>From the first send until the last delivery.</summary>
+    [JsonConverter(typeof(Round4))]
     public double Seconds { get; init; }
 
+    [JsonConverter(typeof(Round0))]
     public double DeliveriesPerSecond { get; init; }
 
     public double LatencyP50Ms { get; init; }
@@ -55,22 +62,28 @@ internal sealed record BenchReport
     public double LatencyMaxMs { get; init; }
 
     /// <summary>Broker CPU (user + system) during the message phase.</summary>
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuPerMillionDeliveries { get; init; }
 
     public long? BrokerPeakRssBytes { get; init; }
 
     /// <summary>The bench process's own CPU during the message phase (the broker's too when in-process).</summary>
+    [JsonConverter(typeof(Round4))]
     public double BenchCpuSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BenchCpuPerMillionDeliveries { get; init; }
 
     public long ErrorsReceived { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? FirstError { get; init; }
 
     /// <summary>True when nothing was lost, duplicated or reordered and everyone joined.</summary>
+    [JsonIgnore]
     public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0;
 
     public string ToText()
@@ -100,50 +113,7 @@ internal sealed record BenchReport
         return text.ToString();
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("broker", Broker);
-            json.WriteNumber("clients", Clients);
-            json.WriteNumber("senders", Senders);
-            json.WriteNumber("messages", Messages);
-            json.WriteNumber("size", Size);
-            json.WriteNumberOrNull("rate", Rate);
-            json.WriteBoolean("silentClient", SilentClient);
-            json.WriteBoolean("joinOnly", JoinOnly);
-            json.WriteNumber("joinSeconds", Math.Round(JoinSeconds, 4));
-            json.WriteNumberOrNull("brokerJoinCpuSeconds", BrokerJoinCpuSeconds);
-            json.WriteNumber("benchJoinCpuSeconds", Math.Round(BenchJoinCpuSeconds, 4));
-            json.WriteNumber("expected", Expected);
-            json.WriteNumber("received", Received);
-            json.WriteNumber("lost", Lost);
-            json.WriteNumber("duplicated", Duplicated);
-            json.WriteNumber("outOfOrder", OutOfOrder);
-            json.WriteNumber("seconds", Math.Round(Seconds, 4));
-            json.WriteNumber("deliveriesPerSecond", Math.Round(DeliveriesPerSecond));
-            json.WriteNumber("latencyP50Ms", LatencyP50Ms);
-            json.WriteNumber("latencyP90Ms", LatencyP90Ms);
-            json.WriteNumber("latencyP99Ms", LatencyP99Ms);
-            json.WriteNumber("latencyMaxMs", LatencyMaxMs);
-            json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
-            json.WriteNumberOrNull("brokerCpuPerMillionDeliveries", BrokerCpuPerMillionDeliveries);
-            json.WriteNumberOrNull("brokerPeakRssBytes", BrokerPeakRssBytes);
-            json.WriteNumber("benchCpuSeconds", Math.Round(BenchCpuSeconds, 4));
-            json.WriteNumberOrNull("benchCpuPerMillionDeliveries", BenchCpuPerMillionDeliveries);
-            json.WriteNumber("errorsReceived", ErrorsReceived);
-            if (FirstError is not null)
-            {
-                json.WriteString("firstError", FirstError);
-            }
-
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+    public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.BenchReport);
 
     private static string Cpu(double? value, string format) =>
         value is { } v ? string.Format(CultureInfo.InvariantCulture, format, v) : format.StartsWith('{') ? "unknown (give --broker-pid, or let the bench start the broker)" : "";

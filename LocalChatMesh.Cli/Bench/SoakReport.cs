@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace LocalChatMesh.Cli.Bench;
 
@@ -11,6 +12,7 @@ namespace LocalChatMesh.Cli.Bench;
 /// </summary>
 internal sealed record SoakSample
 {
+    [JsonConverter(typeof(Round3))]
     public required double ElapsedSeconds { get; init; }
 
     /// <summary>True for the sample taken after the churn stopped and the stable traffic was delivered.</summary>
@@ -21,6 +23,7 @@ internal sealed record SoakSample
     public long? GcHeapBytes { get; init; }
 
     /// <summary>Broker CPU (user + system) since the traffic started.</summary>
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuSeconds { get; init; }
 
     /// <summary>Churn connections over and done with.</summary>
@@ -49,23 +52,6 @@ internal sealed record SoakSample
         CultureInfo.InvariantCulture,
         $"{ElapsedSeconds,7:0.0} s{Megabytes(RssBytes),12}{(gcHeap ? $"{Megabytes(GcHeapBytes),11}" : "")}{(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s" : "?"),12}{Churned,11}{Deliveries,13}{Lost,10}{Duplicated,6}{OutOfOrder,11}{(Final ? "  (end: churn stopped, stable traffic drained)" : "")}");
 
-    public void WriteTo(Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteNumber("elapsedSeconds", Math.Round(ElapsedSeconds, 3));
-        json.WriteBoolean("final", Final);
-        json.WriteNumberOrNull("rssBytes", RssBytes);
-        json.WriteNumberOrNull("gcHeapBytes", GcHeapBytes);
-        json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
-        json.WriteNumber("churned", Churned);
-        json.WriteNumber("churnFailures", ChurnFailures);
-        json.WriteNumber("deliveries", Deliveries);
-        json.WriteNumber("lost", Lost);
-        json.WriteNumber("duplicated", Duplicated);
-        json.WriteNumber("outOfOrder", OutOfOrder);
-        json.WriteEndObject();
-    }
-
     internal static string Megabytes(long? bytes) =>
         bytes is { } b ? string.Create(CultureInfo.InvariantCulture, $"{b / (1024.0 * 1024):0.0} MB") : "?";
 }
@@ -87,10 +73,13 @@ internal sealed record SoakReport
     public required int Churn { get; init; }
 
     /// <summary>The traffic's planned duration.</summary>
+    [JsonConverter(typeof(Round3))]
     public required double DurationSeconds { get; init; }
 
+    [JsonConverter(typeof(Round3))]
     public required double SampleIntervalSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4))]
     public required double JoinSeconds { get; init; }
 
     /// <summary>Memory once every stable client has joined, before any traffic.</summary>
@@ -101,7 +90,11 @@ internal sealed record SoakReport
     public IReadOnlyList<SoakSample> Timeline { get; init; } = [];
 
     /// <summary>From the start of the traffic until the churn had stopped and the stable traffic was delivered.</summary>
+    [JsonConverter(typeof(Round3))]
     public double TrafficSeconds { get; init; }
+
+    /// <summary>Churn connections over and done with, every kind and failures together.</summary>
+    public long ChurnConnections => ChurnGraceful + ChurnReset + ChurnHalfLine + ChurnNoHello + ChurnFailures;
 
     public long ChurnGraceful { get; init; }
 
@@ -113,14 +106,13 @@ internal sealed record SoakReport
 
     public long ChurnFailures { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? FirstChurnFailure { get; init; }
 
     public long ChurnChatsSent { get; init; }
 
     /// <summary>Churn chats the stable clients received, all of them together (they may or may not see each).</summary>
     public long ChurnChatsSeen { get; init; }
-
-    public long ChurnConnections => ChurnGraceful + ChurnReset + ChurnHalfLine + ChurnNoHello + ChurnFailures;
 
     public long Expected { get; init; }
 
@@ -139,11 +131,13 @@ internal sealed record SoakReport
     /// <summary><c>error</c> lines received by stable clients.</summary>
     public long ErrorsReceived { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? FirstError { get; init; }
 
     /// <summary>Stable clients whose connection ended before the run did.</summary>
     public int StableDisconnected { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? SenderFailure { get; init; }
 
     public double LatencyP50Ms { get; init; }
@@ -152,14 +146,23 @@ internal sealed record SoakReport
 
     public double LatencyMaxMs { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuSeconds { get; init; }
 
     /// <summary>The soak process's own CPU over the traffic (the broker's too when in-process).</summary>
+    [JsonConverter(typeof(Round4))]
     public double SoakCpuSeconds { get; init; }
+
+    /// <summary>Memory at the first sample of the timeline.</summary>
+    public long? FirstRssBytes => First?.RssBytes;
+
+    /// <summary>Memory at the last sample of the timeline.</summary>
+    public long? LastRssBytes => Last?.RssBytes;
 
     /// <summary>Peak resident set (VmHWM) of the broker process, or of this process when in-process.</summary>
     public long? PeakRssBytes { get; init; }
 
+    [JsonConverter(typeof(Round3))]
     public double SettleSeconds { get; init; }
 
     public long? SettledRssBytes { get; init; }
@@ -167,8 +170,10 @@ internal sealed record SoakReport
     public long? SettledGcHeapBytes { get; init; }
 
     /// <summary>The first sample: after one interval of traffic, once the broker has warmed up.</summary>
+    [JsonIgnore]
     public SoakSample? First => Timeline.Count > 0 ? Timeline[0] : null;
 
+    [JsonIgnore]
     public SoakSample? Last => Timeline.Count > 0 ? Timeline[^1] : null;
 
     /// <summary>
@@ -239,78 +244,5 @@ internal sealed record SoakReport
         return text.Append(ToSummaryText()).ToString();
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("broker", Broker);
-            json.WriteBoolean("inProcess", InProcess);
-            json.WriteNumber("clients", Clients);
-            json.WriteNumber("senders", Senders);
-            json.WriteNumber("rate", Rate);
-            json.WriteNumber("churn", Churn);
-            json.WriteNumber("durationSeconds", Math.Round(DurationSeconds, 3));
-            json.WriteNumber("sampleIntervalSeconds", Math.Round(SampleIntervalSeconds, 3));
-            json.WriteNumber("joinSeconds", Math.Round(JoinSeconds, 4));
-            json.WriteNumberOrNull("joinedRssBytes", JoinedRssBytes);
-            json.WriteNumberOrNull("joinedGcHeapBytes", JoinedGcHeapBytes);
-            json.WriteStartArray("timeline");
-            foreach (var sample in Timeline)
-            {
-                sample.WriteTo(json);
-            }
-
-            json.WriteEndArray();
-            json.WriteNumber("trafficSeconds", Math.Round(TrafficSeconds, 3));
-            json.WriteNumber("churnConnections", ChurnConnections);
-            json.WriteNumber("churnGraceful", ChurnGraceful);
-            json.WriteNumber("churnReset", ChurnReset);
-            json.WriteNumber("churnHalfLine", ChurnHalfLine);
-            json.WriteNumber("churnNoHello", ChurnNoHello);
-            json.WriteNumber("churnFailures", ChurnFailures);
-            if (FirstChurnFailure is not null)
-            {
-                json.WriteString("firstChurnFailure", FirstChurnFailure);
-            }
-
-            json.WriteNumber("churnChatsSent", ChurnChatsSent);
-            json.WriteNumber("churnChatsSeen", ChurnChatsSeen);
-            json.WriteNumber("expected", Expected);
-            json.WriteNumber("received", Received);
-            json.WriteNumber("lost", Lost);
-            json.WriteNumber("duplicated", Duplicated);
-            json.WriteNumber("outOfOrder", OutOfOrder);
-            json.WriteNumber("unexpected", Unexpected);
-            json.WriteNumber("errorsReceived", ErrorsReceived);
-            if (FirstError is not null)
-            {
-                json.WriteString("firstError", FirstError);
-            }
-
-            json.WriteNumber("stableDisconnected", StableDisconnected);
-            if (SenderFailure is not null)
-            {
-                json.WriteString("senderFailure", SenderFailure);
-            }
-
-            json.WriteNumber("latencyP50Ms", LatencyP50Ms);
-            json.WriteNumber("latencyP99Ms", LatencyP99Ms);
-            json.WriteNumber("latencyMaxMs", LatencyMaxMs);
-            json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
-            json.WriteNumber("soakCpuSeconds", Math.Round(SoakCpuSeconds, 4));
-            json.WriteNumberOrNull("firstRssBytes", First?.RssBytes);
-            json.WriteNumberOrNull("lastRssBytes", Last?.RssBytes);
-            json.WriteNumberOrNull("peakRssBytes", PeakRssBytes);
-            json.WriteNumber("settleSeconds", Math.Round(SettleSeconds, 3));
-            json.WriteNumberOrNull("settledRssBytes", SettledRssBytes);
-            json.WriteNumberOrNull("settledGcHeapBytes", SettledGcHeapBytes);
-            json.WriteBoolean("clean", Clean);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
-
+    public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.SoakReport);
 }

@@ -169,6 +169,14 @@ internal sealed record SoakReport
 
     public long? SettledGcHeapBytes { get; init; }
 
+    /// <summary>True when the run ended early (cancelled, or stalled): the figures cover the run until then.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Partial { get; init; }
+
+    /// <summary>Why a partial run ended: <c>cancelled</c>, <c>cancelled while ...</c>, <c>stalled: ...</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? StopReason { get; init; }
+
     /// <summary>The first sample: after one interval of traffic, once the broker has warmed up.</summary>
     [JsonIgnore]
     public SoakSample? First => Timeline.Count > 0 ? Timeline[0] : null;
@@ -181,7 +189,7 @@ internal sealed record SoakReport
     /// they could not account for and stayed connected, and every churn connection went as planned.
     /// </summary>
     public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0 && Unexpected == 0 && ErrorsReceived == 0
-        && StableDisconnected == 0 && ChurnFailures == 0 && SenderFailure is null;
+        && StableDisconnected == 0 && ChurnFailures == 0 && SenderFailure is null && Partial is not true;
 
     /// <summary>What the run was, then the timeline's headings.</summary>
     public static string Preamble(string broker, int clients, int senders, double rate, int churn, double durationSeconds, double sampleIntervalSeconds, bool gcHeap) => string.Create(
@@ -198,6 +206,11 @@ internal sealed record SoakReport
     {
         var text = new StringBuilder();
         void Line(FormattableString line) => text.AppendLine(line.ToString(CultureInfo.InvariantCulture));
+
+        if (Partial is true)
+        {
+            Line($"partial:           {StopReason}; the figures cover the run until then");
+        }
 
         var whole = InProcess ? " (this whole process, load generator included)" : "";
         Line($"joined:            {Clients} stable clients in {JoinSeconds:0.000} s; broker RSS then {SoakSample.Megabytes(JoinedRssBytes)}{(JoinedGcHeapBytes is { } heap ? $", GC heap {SoakSample.Megabytes(heap)}" : "")}");

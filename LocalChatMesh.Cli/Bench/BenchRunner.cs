@@ -272,6 +272,7 @@ internal static class BenchRunner
         IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
     {
         using var connecting = new SemaphoreSlim(options.ConnectConcurrency);
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var slots = new BenchClient?[options.Clients];
         var tasks = new List<Task>(options.Clients);
 
@@ -280,15 +281,21 @@ internal static class BenchRunner
             try
             {
                 var nickname = BenchProgress.NicknameOf(i);
-                var socket = await ConnectAsync(endPoint, HelloLine(nickname, options), cancellationToken);
+                var socket = await ConnectAsync(endPoint, HelloLine(nickname, options), failed.Token);
                 var client = new BenchClient(socket, nickname, progress, i);
                 slots[i] = client;
                 client.StartReceiving();
-                await client.Welcomed.WaitAsync(JoinTimeout, cancellationToken);
+                await client.Welcomed.WaitAsync(JoinTimeout, failed.Token);
                 if (options.Rooms > 1)
                 {
-                    await client.SendLineAsync(JoinLine(BenchProgress.RoomName(progress.RoomOf(i))), cancellationToken);
+                    await client.SendLineAsync(JoinLine(BenchProgress.RoomName(progress.RoomOf(i))), failed.Token);
                 }
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                // One refusal is enough to know: the others stop waiting.
+                await failed.CancelAsync();
+                throw;
             }
             finally
             {
@@ -300,10 +307,14 @@ internal static class BenchRunner
         {
             for (var index = 0; index < options.Clients; index++)
             {
-                await connecting.WaitAsync(cancellationToken);
+                await connecting.WaitAsync(failed.Token);
                 var i = index;
                 tasks.Add(Task.Run(() => ConnectOneAsync(i), CancellationToken.None));
             }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A client failed: its exception follows.
         }
         finally
         {

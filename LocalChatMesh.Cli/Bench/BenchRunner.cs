@@ -385,7 +385,7 @@ internal sealed class StallWatch(List<BenchClient> clients, TimeSpan idleTimeout
     /// <summary>Why a run that is idle with senders still sending stalled.</summary>
     public string Reason => string.Create(
         CultureInfo.InvariantCulture,
-        $"stalled: nothing sent or delivered for {idleTimeout.TotalSeconds:0.###} s with senders stuck in a send (the broker stopped reading?)");
+        $"stalled: senders stuck in a send, nothing delivered for {idleTimeout.TotalSeconds:0.###} s");
 
     /// <summary>Looks at the counts now; true when nothing has happened for the idle timeout.</summary>
     public bool IsIdle(bool sendingDone)

@@ -44,13 +44,20 @@ internal sealed record SoakSample
 
     public long OutOfOrder { get; init; }
 
+    /// <summary>The widest a timeline row may be, GC heap column and final mark included.</summary>
+    public const int MaxRowWidth = 100;
+
     /// <summary>The column headings for <see cref="ToText"/>.</summary>
     public static string Heading(bool gcHeap) =>
-        $"  elapsed  broker RSS{(gcHeap ? "    GC heap" : "")}  broker CPU    churned   deliveries      lost   dup  reordered";
+        $"   elapsed  broker RSS{(gcHeap ? "   GC heap" : "")}  broker CPU   churned  deliveries    lost   dup reordered";
 
+    /// <summary>
+    /// One row of the timeline: columns as wide as a week-long run needs, 95 characters with the
+    /// GC heap column and the final mark, so a row fits in <see cref="MaxRowWidth"/> columns.
+    /// </summary>
     public string ToText(bool gcHeap) => string.Create(
         CultureInfo.InvariantCulture,
-        $"{ElapsedSeconds,7:0.0} s{Megabytes(RssBytes),12}{(gcHeap ? $"{Megabytes(GcHeapBytes),11}" : "")}{(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s" : "?"),12}{Churned,11}{Deliveries,13}{Lost,10}{Duplicated,6}{OutOfOrder,11}{(Final ? "  (end: churn stopped, stable traffic drained)" : "")}");
+        $"{ElapsedSeconds,8:0.0} s{Megabytes(RssBytes),12}{(gcHeap ? $"{Megabytes(GcHeapBytes),10}" : "")}{(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s" : "?"),12}{Churned,10}{Deliveries,12}{Lost,8}{Duplicated,6}{OutOfOrder,10}{(Final ? "  final" : "")}");
 
     internal static string Megabytes(long? bytes) =>
         bytes is { } b ? string.Create(CultureInfo.InvariantCulture, $"{b / (1024.0 * 1024):0.0} MB") : "?";
@@ -196,7 +203,8 @@ internal sealed record SoakReport
         CultureInfo.InvariantCulture,
         $"""
         broker:            {broker}
-        workload:          {clients} stable clients ({senders} sending {rate:0.##} msg/s each), {churn} churn clients at once, for {durationSeconds:0.###} s; a sample every {sampleIntervalSeconds:0.###} s
+        workload:          {clients} stable clients ({senders} sending {rate:0.##} msg/s each), {churn} churn clients at once
+        timing:            {durationSeconds:0.###} s of traffic, a sample every {sampleIntervalSeconds:0.###} s ("final": after the drain)
         {SoakSample.Heading(gcHeap)}
 
         """);
@@ -209,13 +217,13 @@ internal sealed record SoakReport
 
         if (Partial is true)
         {
-            Line($"partial:           {StopReason}; the figures cover the run until then");
+            Line($"partial:           {StopReason}");
         }
 
-        var whole = InProcess ? " (this whole process, load generator included)" : "";
         Line($"joined:            {Clients} stable clients in {JoinSeconds:0.000} s; broker RSS then {SoakSample.Megabytes(JoinedRssBytes)}{(JoinedGcHeapBytes is { } heap ? $", GC heap {SoakSample.Megabytes(heap)}" : "")}");
-        Line($"duration:          {TrafficSeconds:0.0} s of traffic ({DurationSeconds:0.0} s planned, then the churn stops and the stable traffic drains)");
-        Line($"churn:             {ChurnConnections} connections ({ChurnGraceful} graceful, {ChurnReset} reset, {ChurnHalfLine} half line, {ChurnNoHello} without hello, {ChurnFailures} failed); {ChurnChatsSent} chats sent, {ChurnChatsSeen} seen by stable clients");
+        Line($"duration:          {TrafficSeconds:0.0} s of traffic ({DurationSeconds:0.0} s planned, plus the drain after the churn)");
+        Line($"churn:             {ChurnConnections} connections: {ChurnGraceful} graceful, {ChurnReset} reset, {ChurnHalfLine} half line, {ChurnNoHello} no hello");
+        Line($"churn chats:       {ChurnChatsSent} sent, {ChurnChatsSeen} seen by stable clients; {ChurnFailures} connections failed");
         if (FirstChurnFailure is not null)
         {
             Line($"first churn fault: {FirstChurnFailure}");
@@ -223,17 +231,26 @@ internal sealed record SoakReport
 
         Line($"deliveries:        {Received} received of {Expected} expected; lost {Lost}, duplicated {Duplicated}, out of order {OutOfOrder}");
         Line($"latency (stable):  p50 {LatencyP50Ms:0.000} ms, p99 {LatencyP99Ms:0.000} ms, max {LatencyMaxMs:0.000} ms");
-        Line($"broker RSS:        first sample {SoakSample.Megabytes(First?.RssBytes)}, last {SoakSample.Megabytes(Last?.RssBytes)}, peak {SoakSample.Megabytes(PeakRssBytes)}, after {SettleSeconds:0.#} s settle {SoakSample.Megabytes(SettledRssBytes)}{whole}");
+        Line($"broker RSS:        first {SoakSample.Megabytes(First?.RssBytes)}, last {SoakSample.Megabytes(Last?.RssBytes)}, peak {SoakSample.Megabytes(PeakRssBytes)}, after {SettleSeconds:0.#} s settle {SoakSample.Megabytes(SettledRssBytes)}");
         if (InProcess)
         {
-            Line($"GC heap:           first sample {SoakSample.Megabytes(First?.GcHeapBytes)}, last {SoakSample.Megabytes(Last?.GcHeapBytes)}, after settle {SoakSample.Megabytes(SettledGcHeapBytes)}");
+            Line($"                   (in-process: this whole process, load generator included)");
+        }
+
+        if (InProcess)
+        {
+            Line($"GC heap:           first {SoakSample.Megabytes(First?.GcHeapBytes)}, last {SoakSample.Megabytes(Last?.GcHeapBytes)}, after settle {SoakSample.Megabytes(SettledGcHeapBytes)}");
         }
 
         Line($"broker CPU:        {(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s ({cpu * 100 / Math.Max(TrafficSeconds, 0.001):0} % of one core)" : "unknown (give --broker-pid, or let the soak start the broker)")}");
         Line($"soak CPU:          {SoakCpuSeconds:0.00} s");
         if (Unexpected > 0 || StableDisconnected > 0 || SenderFailure is not null)
         {
-            Line($"faults:            {Unexpected} unexpected chat lines, {StableDisconnected} stable clients disconnected{(SenderFailure is null ? "" : $", a sender failed: {SenderFailure}")}");
+            Line($"faults:            {Unexpected} unexpected chat lines, {StableDisconnected} stable clients disconnected");
+            if (SenderFailure is not null)
+            {
+                Line($"sender failure:    {SenderFailure}");
+            }
         }
 
         if (ErrorsReceived > 0)

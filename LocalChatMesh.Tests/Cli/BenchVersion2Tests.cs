@@ -53,6 +53,30 @@ public class BenchVersion2Tests
     }
 
     [Test]
+    public async Task The_silent_client_joins_the_first_room_and_its_members_wait_for_it()
+    {
+        await using var broker = new FakeV2Broker();
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Mode = BrokerMode.External,
+            Server = broker.EndPoint,
+            Clients = 4,
+            Senders = 2,
+            Messages = 5,
+            Rooms = 2,
+            SilentClient = true,
+        }).WaitAsync(Deadline);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.Received, Is.EqualTo(4 * 5));
+            Assert.That(report.Clean, Is.True, report.ToText());
+            Assert.That(broker.ControlLines, Has.Exactly(3).EqualTo("""{"type":"join","room":"bench-0"}"""), "b0, b2 and the silent client");
+        });
+    }
+
+    [Test]
     public async Task A_broker_that_mixes_up_rooms_is_caught_as_misrouted()
     {
         await using var broker = new FakeV2Broker(ignoreRooms: true);

@@ -54,6 +54,25 @@ public class ReportJsonTests
         BenchJoinCpuSeconds = 0.01,
     };
 
+    internal static BenchReport PartialRoomsBench => UnmeasuredBench with
+    {
+        JoinOnly = false,
+        Senders = 2,
+        Expected = 40,
+        Received = 30,
+        Lost = 10,
+        Rooms = 2,
+        RoomDeliveries =
+        [
+            new RoomDeliveries { Room = "bench-0", Clients = 2, Senders = 1, Expected = 20, Received = 20, Lost = 0 },
+            new RoomDeliveries { Room = "bench-1", Clients = 2, Senders = 1, Expected = 20, Received = 10, Lost = 10 },
+        ],
+        Misrouted = 0,
+        Partial = true,
+        StopReason = "cancelled",
+        Sent = 15,
+    };
+
     internal static SoakReport FullSoak => new()
     {
         Broker = "in-process (its CPU is counted in the bench's)",
@@ -144,20 +163,42 @@ public class ReportJsonTests
             {"broker":"external at 127.0.0.1:5000, pid unknown","inProcess":false,"clients":8,"senders":3,"rate":40,"churn":0,"durationSeconds":3,"sampleIntervalSeconds":1,"joinSeconds":0.05,"joinedRssBytes":null,"joinedGcHeapBytes":null,"timeline":[{"elapsedSeconds":3.2,"final":true,"rssBytes":null,"gcHeapBytes":null,"brokerCpuSeconds":null,"churned":0,"churnFailures":0,"deliveries":2880,"lost":0,"duplicated":0,"outOfOrder":0}],"trafficSeconds":3.2,"churnConnections":0,"churnGraceful":0,"churnReset":0,"churnHalfLine":0,"churnNoHello":0,"churnFailures":0,"churnChatsSent":0,"churnChatsSeen":0,"expected":2880,"received":2880,"lost":0,"duplicated":0,"outOfOrder":0,"unexpected":0,"errorsReceived":0,"stableDisconnected":0,"latencyP50Ms":0,"latencyP99Ms":0,"latencyMaxMs":0,"brokerCpuSeconds":null,"soakCpuSeconds":0.5,"firstRssBytes":null,"lastRssBytes":null,"peakRssBytes":null,"settleSeconds":0.5,"settledRssBytes":null,"settledGcHeapBytes":null,"clean":true}
             """));
 
+    [Test]
+    public void A_partial_rooms_bench_report_adds_its_fields_after_the_v1_ones() =>
+        Assert.That(PartialRoomsBench.ToJson(), Is.EqualTo("""
+            {"broker":"external at 127.0.0.1:5000, pid unknown","clients":20,"senders":2,"messages":500,"size":64,"rate":null,"silentClient":false,"joinOnly":false,"joinSeconds":0.25,"brokerJoinCpuSeconds":null,"benchJoinCpuSeconds":0.01,"expected":40,"received":30,"lost":10,"duplicated":0,"outOfOrder":0,"seconds":0,"deliveriesPerSecond":0,"latencyP50Ms":0,"latencyP90Ms":0,"latencyP99Ms":0,"latencyMaxMs":0,"brokerCpuSeconds":null,"brokerCpuPerMillionDeliveries":null,"brokerPeakRssBytes":null,"benchCpuSeconds":0,"benchCpuPerMillionDeliveries":null,"errorsReceived":0,"rooms":2,"roomDeliveries":[{"room":"bench-0","clients":2,"senders":1,"expected":20,"received":20,"lost":0},{"room":"bench-1","clients":2,"senders":1,"expected":20,"received":10,"lost":10}],"misrouted":0,"partial":true,"stopReason":"cancelled","sent":15}
+            """));
+
+    [Test]
+    public void A_partial_soak_report_adds_partial_and_stop_reason_before_clean() =>
+        Assert.That((FullSoak with { Partial = true, StopReason = "stalled: x" }).ToJson(), Is.EqualTo("""
+            {"broker":"in-process (its CPU is counted in the bench\u0027s)","inProcess":true,"clients":50,"senders":5,"rate":50.5,"churn":20,"durationSeconds":300,"sampleIntervalSeconds":10,"joinSeconds":0.1235,"joinedRssBytes":57000000,"joinedGcHeapBytes":11000000,"timeline":[{"elapsedSeconds":10,"final":false,"rssBytes":77000000,"gcHeapBytes":12000000,"brokerCpuSeconds":1.2346,"churned":400,"churnFailures":0,"deliveries":125000,"lost":0,"duplicated":0,"outOfOrder":0},{"elapsedSeconds":300.679,"final":true,"rssBytes":78000000,"gcHeapBytes":12500000,"brokerCpuSeconds":26.4,"churned":11981,"churnFailures":1,"deliveries":3750000,"lost":2,"duplicated":3,"outOfOrder":4}],"trafficSeconds":300.679,"churnConnections":11981,"churnGraceful":2995,"churnReset":2996,"churnHalfLine":2995,"churnNoHello":2994,"churnFailures":1,"firstChurnFailure":"c7 (Reset): refused","churnChatsSent":13464,"churnChatsSeen":673200,"expected":3750000,"received":3749999,"lost":2,"duplicated":3,"outOfOrder":4,"unexpected":5,"errorsReceived":6,"firstError":"{\u0022type\u0022:\u0022error\u0022,\u0022message\u0022:\u0022y\u0022}","stableDisconnected":7,"senderFailure":"broken pipe","latencyP50Ms":0.76,"latencyP99Ms":1.8,"latencyMaxMs":13.1,"brokerCpuSeconds":26.4123,"soakCpuSeconds":30.9877,"firstRssBytes":77000000,"lastRssBytes":78000000,"peakRssBytes":78500000,"settleSeconds":5,"settledRssBytes":78400000,"settledGcHeapBytes":12400000,"partial":true,"stopReason":"stalled: x","clean":false}
+            """));
+
     /// <summary>Every property of a report and of its timeline samples, with the JSON kinds it may take.</summary>
     [TestCase("bench")]
+    [TestCase("partial rooms bench")]
     [TestCase("soak")]
     public void Every_property_has_the_documented_kind(string report)
     {
-        using var json = JsonDocument.Parse(report == "bench" ? FullBench.ToJson() : FullSoak.ToJson());
+        using var json = JsonDocument.Parse(report switch
+        {
+            "bench" => FullBench.ToJson(),
+            "partial rooms bench" => PartialRoomsBench.ToJson(),
+            _ => (FullSoak with { Partial = true, StopReason = "cancelled" }).ToJson(),
+        });
         foreach (var property in json.RootElement.EnumerateObject())
         {
             var kind = property.Value.ValueKind;
             var expected = property.Name switch
             {
-                "broker" or "firstError" or "firstChurnFailure" or "senderFailure" => JsonValueKind.String,
-                "silentClient" or "joinOnly" or "inProcess" or "clean" => kind is JsonValueKind.True or JsonValueKind.False ? kind : JsonValueKind.True,
-                "timeline" => JsonValueKind.Array,
+                "broker" or "firstError" or "firstChurnFailure" or "senderFailure" or "stopReason" => JsonValueKind.String,
+                "silentClient" or "joinOnly" or "inProcess" or "clean" or "direct" => kind is JsonValueKind.True or JsonValueKind.False ? kind : JsonValueKind.True,
+                "partial" => JsonValueKind.True,
+                "timeline" or "roomDeliveries" => JsonValueKind.Array,
+                "rate" or "brokerJoinCpuSeconds" or "brokerCpuSeconds" or "brokerCpuPerMillionDeliveries" or "brokerPeakRssBytes"
+                    or "benchCpuPerMillionDeliveries" or "joinedRssBytes" or "joinedGcHeapBytes" or "firstRssBytes" or "lastRssBytes"
+                    or "peakRssBytes" or "settledRssBytes" or "settledGcHeapBytes" => kind is JsonValueKind.Null ? kind : JsonValueKind.Number,
                 _ => JsonValueKind.Number,
             };
             Assert.That(kind, Is.EqualTo(expected), property.Name);

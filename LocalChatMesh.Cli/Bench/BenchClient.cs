@@ -84,9 +84,6 @@ internal sealed class BenchClient : IDisposable
     /// <summary>Deliveries from a sender this client should not hear, or for another room (v2 only).</summary>
     public long Misrouted { get; private set; }
 
-    /// <summary>Bench deliveries this client must receive, each once.</summary>
-    public long Expected => _expected;
-
     /// <summary>Completes when the server's <c>welcome</c> arrives.</summary>
     public Task Welcomed => _welcomed.Task;
 

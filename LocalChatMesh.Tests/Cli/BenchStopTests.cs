@@ -174,6 +174,26 @@ public class BenchStopTests
         });
     }
 
+    [Test]
+    public async Task Ctrl_C_on_a_soak_prints_the_timeline_so_far_and_a_partial_summary_and_exits_130()
+    {
+        await using var cli = CliProcess.Start(
+            "soak", "--in-process", "--minutes", "10", "--clients", "3", "--senders", "1", "--rate", "20", "--churn", "2", "--sample-interval", "0.5");
+
+        // Once the first sample is out, the traffic is under way.
+        await cli.WaitForOutputLineAsync(line => System.Text.RegularExpressions.Regex.IsMatch(line, @"^ +[0-9]+\.[0-9] s "), "the first sample");
+        await cli.SignalAsync("TERM");
+        var exitCode = await cli.WaitForExitAsync();
+
+        Assert.That(exitCode, Is.EqualTo(130), cli.Transcript());
+        Assert.Multiple(() =>
+        {
+            Assert.That(cli.OutputLines, Has.One.EqualTo("partial:           cancelled"), cli.Transcript());
+            Assert.That(cli.OutputLines, Has.One.EndsWith("  final"));
+            Assert.That(cli.OutputLines[^1], Is.EqualTo("result:            NOT clean"));
+        });
+    }
+
     // Accepts the bench's one client, welcomes it, then never reads again: its socket fills.
     private static async Task<FakeBrokerConnection> StopReadingAfterWelcomeAsync(FakeBroker broker)
     {

@@ -17,31 +17,72 @@ internal sealed class BenchClient : IDisposable
 
     private readonly Socket _socket;
     private readonly BenchProgress _progress;
+    private readonly int _index;
     private readonly int _messages;
+    private readonly long _expected;
+    private readonly int _expectedOthers;
+
+    // Protocol v2 only: the capability the welcome must grant, this client's room field as a
+    // delivery carries it, and whether each delivery's sender is checked against the workload.
+    private readonly byte[]? _capability;
+    private readonly byte[]? _roomField;
+    private readonly bool _checkRouting;
     private readonly TaskCompletionSource _welcomed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Per sender: the highest sequence number seen, and a bit per message seen (for duplicates).
     private readonly int[] _highest;
     private readonly ulong[] _seen;
     private bool _welcome;
+    private bool _inRoom;
     private bool _joinSignalled;
     private int _others;
     private long _received;
     private long _unique;
     private long _lastDelivery;
+    private long _sent;
+    private volatile bool _pacing;
 
-    public BenchClient(Socket socket, string nickname, BenchProgress progress)
+    /// <param name="socket">Connected, its hello sent.</param>
+    /// <param name="nickname">As sent in the hello.</param>
+    /// <param name="progress">The workload and where to report.</param>
+    /// <param name="index">Which client of the workload this is (its room, its peer, what it must receive).</param>
+    public BenchClient(Socket socket, string nickname, BenchProgress progress, int index = 0)
     {
         _socket = socket;
         Nickname = nickname;
         _progress = progress;
+        _index = index;
         _messages = progress.Messages;
+        _expected = progress.ExpectedFor(index);
+        _expectedOthers = progress.ExpectedOthers(index);
         _highest = new int[progress.Senders];
         Array.Fill(_highest, -1);
         _seen = new ulong[((progress.Senders * (long)progress.Messages) + 63) / 64];
+        if (progress.Rooms > 1)
+        {
+            _capability = "\"rooms\""u8.ToArray();
+            _roomField = System.Text.Encoding.UTF8.GetBytes($"\"room\":\"{BenchProgress.RoomName(progress.RoomOf(index))}\"");
+            _checkRouting = true;
+        }
+        else if (progress.Direct)
+        {
+            _capability = "\"direct\""u8.ToArray();
+            _checkRouting = true;
+        }
+
+        progress.Register(this);
     }
 
     public string Nickname { get; }
+
+    /// <summary>Messages this client has sent so far (a sender only).</summary>
+    public long Sent => Volatile.Read(ref _sent);
+
+    /// <summary>True while this sender waits for its schedule (paced): waiting, not stuck.</summary>
+    public bool Pacing => _pacing;
+
+    /// <summary>Deliveries from a sender this client should not hear, or for another room (v2 only).</summary>
+    public long Misrouted { get; private set; }
 
     /// <summary>Completes when the server's <c>welcome</c> arrives.</summary>
     public Task Welcomed => _welcomed.Task;
@@ -110,7 +151,8 @@ internal sealed class BenchClient : IDisposable
     /// </summary>
     public async Task SendAsync(int sender, int size, double? rate, long start, CancellationToken cancellationToken)
     {
-        var line = BenchPayload.CreateLine(sender, size);
+        var line = CreateLine(sender, size);
+        var textOffset = BenchPayload.TextOffsetOf(line);
         var interval = rate is { } perSecond ? Stopwatch.Frequency / perSecond : 0;
         for (var sequence = 0; sequence < _messages;)
         {
@@ -121,16 +163,32 @@ internal sealed class BenchClient : IDisposable
                 if (due > now)
                 {
                     var milliseconds = Math.Ceiling((due - now) * 1000.0 / Stopwatch.Frequency);
-                    await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), cancellationToken).ConfigureAwait(false);
+                    _pacing = true;
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(milliseconds), cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _pacing = false;
+                    }
+
                     continue;
                 }
             }
 
-            BenchPayload.Stamp(line, sequence, Stopwatch.GetTimestamp());
+            BenchPayload.Stamp(line, textOffset, sequence, Stopwatch.GetTimestamp());
             await SendLineAsync(line, cancellationToken).ConfigureAwait(false);
             sequence++;
+            Volatile.Write(ref _sent, sequence);
         }
     }
+
+    /// <summary>The line a sender sends: a v1 chat, a chat for its room, or a direct to its peer.</summary>
+    private byte[] CreateLine(int sender, int size) =>
+        _progress.Rooms > 1 ? BenchPayload.CreateLine(sender, size, BenchProgress.RoomName(_progress.RoomOf(sender)))
+        : _progress.Direct ? BenchPayload.CreateDirectLine(sender, size, BenchProgress.NicknameOf(BenchProgress.PeerOf(sender)))
+        : BenchPayload.CreateLine(sender, size);
 
     public void Dispose() => _socket.Dispose();
 
@@ -204,7 +262,7 @@ internal sealed class BenchClient : IDisposable
         var text = line.IndexOf(BenchPayload.TextMarker);
         if (text >= 0)
         {
-            OnChat(line[(text + BenchPayload.TextMarker.Length)..]);
+            OnChat(line, line[(text + BenchPayload.TextMarker.Length)..]);
             return;
         }
 
@@ -222,9 +280,25 @@ internal sealed class BenchClient : IDisposable
             var list = line[(line.IndexOf((byte)'[') + 1)..];
             _others += list.IndexOf((byte)'"') < 0 ? 0 : list.Count("\",\""u8) + 1;
         }
+        else if (line.IndexOf("\"joined\""u8) >= 0)
+        {
+            // v2: this client's room, with everybody else already in it.
+            var list = line[(line.IndexOf((byte)'[') + 1)..];
+            list = list[..Math.Max(0, list.IndexOf((byte)']'))];
+            _others += list.IndexOf((byte)'"') < 0 ? 0 : list.Count("\",\""u8) + 1;
+            _inRoom = true;
+        }
         else if (line.IndexOf("\"welcome\""u8) >= 0)
         {
+            if (_capability is not null && !Granted(line, _capability))
+            {
+                _welcomed.TrySetException(new BenchException(
+                    $"{Nickname}: the broker did not grant {System.Text.Encoding.UTF8.GetString(_capability)} (a v1 broker?): {System.Text.Encoding.UTF8.GetString(line)}"));
+                return;
+            }
+
             _welcome = true;
+            _inRoom = _roomField is null;
             _welcomed.TrySetResult();
         }
         else if (line.IndexOf("\"error\""u8) >= 0)
@@ -233,14 +307,28 @@ internal sealed class BenchClient : IDisposable
             FirstError ??= System.Text.Encoding.UTF8.GetString(line);
         }
 
-        if (!_joinSignalled && _welcome && _others >= _progress.ExpectedOthers)
+        if (!_joinSignalled && _welcome && _inRoom && _others >= _expectedOthers)
         {
             _joinSignalled = true;
             _progress.ClientJoined();
         }
     }
 
-    private void OnChat(ReadOnlySpan<byte> text)
+    // The granted capabilities are the welcome's only array.
+    private static bool Granted(ReadOnlySpan<byte> welcome, ReadOnlySpan<byte> capability)
+    {
+        var open = welcome.IndexOf("\"capabilities\""u8);
+        if (open < 0)
+        {
+            return false;
+        }
+
+        var list = welcome[open..];
+        var end = list.IndexOf((byte)']');
+        return end >= 0 && list[..end].IndexOf(capability) >= 0;
+    }
+
+    private void OnChat(ReadOnlySpan<byte> line, ReadOnlySpan<byte> text)
     {
         var now = Stopwatch.GetTimestamp();
         var bench = BenchPayload.TryRead(text, out var sender, out var sequence, out var sent);
@@ -255,6 +343,12 @@ internal sealed class BenchClient : IDisposable
                 Foreign++;
             }
 
+            return;
+        }
+
+        if (_checkRouting && (!_progress.Hears(_index, sender) || (_roomField is not null && line.IndexOf(_roomField) < 0)))
+        {
+            Misrouted++;
             return;
         }
 
@@ -281,7 +375,7 @@ internal sealed class BenchClient : IDisposable
                 Volatile.Write(ref _highest[sender], sequence);
             }
 
-            if (unique == _progress.ExpectedPerClient)
+            if (unique == _expected)
             {
                 _progress.ClientDone();
             }

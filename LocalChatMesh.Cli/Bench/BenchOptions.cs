@@ -67,6 +67,18 @@ internal sealed record BenchOptions
 
     public bool JoinOnly { get; init; }
 
+    /// <summary>
+    /// Rooms to spread the clients over (protocol v2, round-robin: client i joins
+    /// <c>bench-(i % Rooms)</c>); 1 keeps every client in the v1 lobby, exactly as without rooms.
+    /// </summary>
+    public int Rooms { get; init; } = 1;
+
+    /// <summary>Protocol v2 direct messages: clients in pairs (b0 and b1, b2 and b3...), each sender writing to its peer.</summary>
+    public bool Direct { get; init; }
+
+    /// <summary>True when the clients speak protocol v2 (rooms or direct) rather than v1.</summary>
+    public bool Version2 => Rooms > 1 || Direct;
+
     public BrokerMode Mode { get; init; } = BrokerMode.ChildProcess;
 
     public IPEndPoint? Server { get; init; }
@@ -92,6 +104,10 @@ internal sealed record BenchOptions
         { Size: < BenchPayload.HeaderLength } => $"--size must be at least {BenchPayload.HeaderLength} (the sender, sequence number and timestamp)",
         { Size: > 7000 } => "--size must be at most 7000 (the broker's line limit is 8 KiB)",
         { Rate: <= 0 } => "--rate must be positive",
+        { Rooms: < 1 } => "--rooms must be at least 1",
+        _ when Rooms > Clients => "--rooms must not exceed --clients",
+        { Rooms: > 1, Direct: true } => "--rooms and --direct exclude each other",
+        { Direct: true } when Clients % 2 != 0 => "--direct needs an even --clients (clients talk in pairs)",
         { ConnectConcurrency: < 1 } => "--connect-concurrency must be at least 1",
         { Mode: BrokerMode.External, Server: null } => "a server address is needed",
         _ when BrokerEnvironment.Count > 0 && Mode != BrokerMode.ChildProcess => "--broker-env applies only to a broker the bench starts as a child process",

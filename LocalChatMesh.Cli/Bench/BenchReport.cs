@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace LocalChatMesh.Cli.Bench;
 
@@ -17,6 +18,7 @@ internal sealed record BenchReport
 
     public required int Size { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? Rate { get; init; }
 
     public bool SilentClient { get; init; }
@@ -24,10 +26,13 @@ internal sealed record BenchReport
     public bool JoinOnly { get; init; }
 
     /// <summary>From the first connect until every client has its welcome and has seen everybody.</summary>
+    [JsonConverter(typeof(Round4))]
     public required double JoinSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerJoinCpuSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4))]
     public double BenchJoinCpuSeconds { get; init; }
 
     public long Expected { get; init; }
@@ -42,8 +47,10 @@ internal sealed record BenchReport
     public long OutOfOrder { get; init; }
 
     /// <summary>From the first send until the last delivery.</summary>
+    [JsonConverter(typeof(Round4))]
     public double Seconds { get; init; }
 
+    [JsonConverter(typeof(Round0))]
     public double DeliveriesPerSecond { get; init; }
 
     public double LatencyP50Ms { get; init; }
@@ -55,36 +62,88 @@ internal sealed record BenchReport
     public double LatencyMaxMs { get; init; }
 
     /// <summary>Broker CPU (user + system) during the message phase.</summary>
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuPerMillionDeliveries { get; init; }
 
     public long? BrokerPeakRssBytes { get; init; }
 
     /// <summary>The bench process's own CPU during the message phase (the broker's too when in-process).</summary>
+    [JsonConverter(typeof(Round4))]
     public double BenchCpuSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BenchCpuPerMillionDeliveries { get; init; }
 
     public long ErrorsReceived { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? FirstError { get; init; }
 
-    /// <summary>True when nothing was lost, duplicated or reordered and everyone joined.</summary>
-    public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0;
+    /// <summary>With <c>--rooms R</c> (R above 1): how many rooms; absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Rooms { get; init; }
+
+    /// <summary>True for the <c>--direct</c> workload; absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Direct { get; init; }
+
+    /// <summary>With <c>--rooms</c>: the deliveries room by room.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<RoomDeliveries>? RoomDeliveries { get; init; }
+
+    /// <summary>Protocol v2 runs: deliveries from a sender the client should not hear, or for another room.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Misrouted { get; init; }
+
+    /// <summary>True when the run ended early (cancelled, or stalled): the figures cover the run until then.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Partial { get; init; }
+
+    /// <summary>Why a partial run ended: <c>cancelled</c>, <c>cancelled while joining (...)</c>, <c>stalled: ...</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? StopReason { get; init; }
+
+    /// <summary>In a partial run: the messages actually sent (every sender together).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Sent { get; init; }
+
+    /// <summary>True when the run went to its end and nothing was lost, duplicated, reordered or misrouted.</summary>
+    [JsonIgnore]
+    public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0 && (Misrouted ?? 0) == 0 && Partial is not true;
 
     public string ToText()
     {
         var text = new StringBuilder();
         void Line(FormattableString line) => text.AppendLine(line.ToString(CultureInfo.InvariantCulture));
 
+        if (Partial is true)
+        {
+            Line($"partial:           {StopReason}; the figures cover the run until then ({Sent ?? 0} messages sent)");
+        }
+
         Line($"broker:            {Broker}");
         var rate = Rate is { } perSecond ? $"{perSecond:0.##} msg/s per sender" : "unpaced";
-        Line($"workload:          {Clients} clients{(SilentClient ? " + 1 silent" : "")}, {(JoinOnly ? "join only" : $"{Senders} senders x {Messages} messages of {Size} B, {rate}")}");
+        var spread = Rooms is { } rooms ? $" in {rooms} rooms" : Direct is true ? $" in {Clients / 2} direct pairs" : "";
+        var kind = Direct is true ? "directs" : "messages";
+        Line($"workload:          {Clients} clients{spread}{(SilentClient ? " + 1 silent" : "")}, {(JoinOnly ? "join only" : $"{Senders} senders x {Messages} {kind} of {Size} B, {rate}")}");
         Line($"connect + join:    {JoinSeconds:0.000} s{Cpu(BrokerJoinCpuSeconds, " (broker CPU {0:0.00} s")}{(BrokerJoinCpuSeconds is null ? " (" : ", ")}bench CPU {BenchJoinCpuSeconds:0.00} s)");
         if (!JoinOnly)
         {
             Line($"deliveries:        {Received} received of {Expected} expected; lost {Lost}, duplicated {Duplicated}, out of order {OutOfOrder}");
+            if (RoomDeliveries is { Count: > 0 } perRoom)
+            {
+                var lossy = perRoom.Where(room => room.Lost != 0).Select(room => $"{room.Room} lost {room.Lost}").Take(5).ToList();
+                Line($"rooms:             {perRoom.Count} rooms of {perRoom.Min(room => room.Clients)}-{perRoom.Max(room => room.Clients)} clients, {perRoom.Min(room => room.Senders)}-{perRoom.Max(room => room.Senders)} senders each; {(lossy.Count == 0 ? "no room lost anything" : string.Join(", ", lossy))}");
+            }
+
+            if (Misrouted is > 0)
+            {
+                Line($"misrouted:         {Misrouted} deliveries from a sender the client should not hear, or for another room");
+            }
+
             Line($"throughput:        {DeliveriesPerSecond:N0} deliveries/s over {Seconds:0.000} s");
             Line($"latency:           p50 {LatencyP50Ms:0.000} ms, p90 {LatencyP90Ms:0.000} ms, p99 {LatencyP99Ms:0.000} ms, max {LatencyMaxMs:0.000} ms");
             Line($"broker CPU:        {Cpu(BrokerCpuSeconds, "{0:0.000} s")}{Cpu(BrokerCpuPerMillionDeliveries, ", {0:0.000} s per million deliveries")}");
@@ -100,51 +159,25 @@ internal sealed record BenchReport
         return text.ToString();
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("broker", Broker);
-            json.WriteNumber("clients", Clients);
-            json.WriteNumber("senders", Senders);
-            json.WriteNumber("messages", Messages);
-            json.WriteNumber("size", Size);
-            json.WriteNumberOrNull("rate", Rate);
-            json.WriteBoolean("silentClient", SilentClient);
-            json.WriteBoolean("joinOnly", JoinOnly);
-            json.WriteNumber("joinSeconds", Math.Round(JoinSeconds, 4));
-            json.WriteNumberOrNull("brokerJoinCpuSeconds", BrokerJoinCpuSeconds);
-            json.WriteNumber("benchJoinCpuSeconds", Math.Round(BenchJoinCpuSeconds, 4));
-            json.WriteNumber("expected", Expected);
-            json.WriteNumber("received", Received);
-            json.WriteNumber("lost", Lost);
-            json.WriteNumber("duplicated", Duplicated);
-            json.WriteNumber("outOfOrder", OutOfOrder);
-            json.WriteNumber("seconds", Math.Round(Seconds, 4));
-            json.WriteNumber("deliveriesPerSecond", Math.Round(DeliveriesPerSecond));
-            json.WriteNumber("latencyP50Ms", LatencyP50Ms);
-            json.WriteNumber("latencyP90Ms", LatencyP90Ms);
-            json.WriteNumber("latencyP99Ms", LatencyP99Ms);
-            json.WriteNumber("latencyMaxMs", LatencyMaxMs);
-            json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
-            json.WriteNumberOrNull("brokerCpuPerMillionDeliveries", BrokerCpuPerMillionDeliveries);
-            json.WriteNumberOrNull("brokerPeakRssBytes", BrokerPeakRssBytes);
-            json.WriteNumber("benchCpuSeconds", Math.Round(BenchCpuSeconds, 4));
-            json.WriteNumberOrNull("benchCpuPerMillionDeliveries", BenchCpuPerMillionDeliveries);
-            json.WriteNumber("errorsReceived", ErrorsReceived);
-            if (FirstError is not null)
-            {
-                json.WriteString("firstError", FirstError);
-            }
-
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+    public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.BenchReport);
 
     private static string Cpu(double? value, string format) =>
         value is { } v ? string.Format(CultureInfo.InvariantCulture, format, v) : format.StartsWith('{') ? "unknown (give --broker-pid, or let the bench start the broker)" : "";
+}
+
+/// <summary>One room's deliveries in a <c>--rooms</c> run: each sender's messages reach every member of its room.</summary>
+internal sealed record RoomDeliveries
+{
+    public required string Room { get; init; }
+
+    /// <summary>Receiving clients in the room (the silent client not counted).</summary>
+    public required int Clients { get; init; }
+
+    public required int Senders { get; init; }
+
+    public required long Expected { get; init; }
+
+    public required long Received { get; init; }
+
+    public required long Lost { get; init; }
 }

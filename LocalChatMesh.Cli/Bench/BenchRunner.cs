@@ -19,7 +19,13 @@ internal static class BenchRunner
     private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(120);
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(20);
 
-    public static async Task<BenchReport> RunAsync(BenchOptions options, CancellationToken cancellationToken = default)
+    /// <summary>The stop reason of a run ended by its cancellation token (Ctrl+C).</summary>
+    public const string Cancelled = "cancelled";
+
+    /// <param name="options">What to run.</param>
+    /// <param name="started">Called once the broker is up, with the run's progress (for a progress line).</param>
+    /// <param name="cancellationToken">Ends the run early: the report then covers what happened so far, marked partial.</param>
+    public static async Task<BenchReport> RunAsync(BenchOptions options, Action<BenchProgress>? started = null, CancellationToken cancellationToken = default)
     {
         if (options.Validate() is { } problem)
         {
@@ -28,6 +34,7 @@ internal static class BenchRunner
 
         await using var broker = await BrokerTarget.StartAsync(options, cancellationToken);
         var progress = new BenchProgress(options);
+        started?.Invoke(progress);
         var clients = new List<BenchClient>(options.Clients);
         Socket? silent = null;
         try
@@ -36,13 +43,22 @@ internal static class BenchRunner
             var joinCpu = broker.CpuTime();
             var benchJoinCpu = SelfCpu();
             var joinStart = Stopwatch.GetTimestamp();
-            if (options.SilentClient)
+            string? stopReason = null;
+            try
             {
-                // It joins first, so that everyone else counts it among the others.
-                silent = await ConnectAsync(broker.EndPoint, "silent", cancellationToken);
+                if (options.SilentClient)
+                {
+                    // It joins first, so that everyone else counts it among the others.
+                    silent = await ConnectAsync(broker.EndPoint, SilentLines(options), cancellationToken);
+                }
+
+                await JoinAllAsync(broker.EndPoint, options, progress, clients, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                stopReason = string.Create(CultureInfo.InvariantCulture, $"{Cancelled} while joining ({progress.Joined} of {options.Clients} clients joined)");
             }
 
-            await JoinAllAsync(broker.EndPoint, options, progress, clients, cancellationToken);
             var joinSeconds = Stopwatch.GetElapsedTime(joinStart).TotalSeconds;
             var brokerJoinCpu = Minus(broker.CpuTime(), joinCpu);
             benchJoinCpu = SelfCpu() - benchJoinCpu;
@@ -60,13 +76,20 @@ internal static class BenchRunner
                 JoinSeconds = joinSeconds,
                 BrokerJoinCpuSeconds = brokerJoinCpu?.TotalSeconds,
                 BenchJoinCpuSeconds = benchJoinCpu.TotalSeconds,
+                Rooms = options.Rooms > 1 ? options.Rooms : null,
+                Direct = options.Direct ? true : null,
             };
 
-            if (!options.JoinOnly && options.Senders > 0)
+            if (stopReason is not null)
+            {
+                report = report with { Partial = true, StopReason = stopReason, Sent = 0 };
+            }
+            else if (!options.JoinOnly && options.Senders > 0)
             {
                 report = await SendAndReceiveAsync(options, broker, progress, clients, report, cancellationToken);
             }
 
+            progress.Phase = BenchPhase.Done;
             return Finish(report, broker, clients);
         }
         finally
@@ -79,6 +102,7 @@ internal static class BenchRunner
     private static async Task<BenchReport> SendAndReceiveAsync(
         BenchOptions options, BrokerTarget broker, BenchProgress progress, List<BenchClient> clients, BenchReport report, CancellationToken cancellationToken)
     {
+        progress.Phase = BenchPhase.Sending;
         using var self = Process.GetCurrentProcess();
         var brokerCpu = broker.CpuTime();
         var benchCpu = self.TotalProcessorTime;
@@ -87,11 +111,20 @@ internal static class BenchRunner
         var sending = Task.WhenAll(Enumerable.Range(0, options.Senders).Select(
             sender => Task.Run(() => clients[sender].SendAsync(sender, options.Size, options.Rate, start, stopSending.Token), CancellationToken.None)));
 
-        // Wait for everything, or until nothing new has arrived for the idle timeout.
-        await WaitForDeliveriesAsync(progress, clients, sending, options.IdleTimeout, cancellationToken);
+        // Wait for everything, or until nothing new has arrived (and nothing was sent) for the idle timeout.
+        string? stopReason;
+        try
+        {
+            stopReason = await WaitForDeliveriesAsync(progress, clients, sending, options.IdleTimeout, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            stopReason = Cancelled;
+        }
+
         await stopSending.CancelAsync();
         await sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (sending.IsFaulted)
+        if (sending.IsFaulted && stopReason is null)
         {
             throw new BenchException($"a sender failed: {sending.Exception!.InnerException!.Message}");
         }
@@ -103,7 +136,7 @@ internal static class BenchRunner
         var end = clients.Max(client => client.LastDelivery);
         var seconds = end > start ? Stopwatch.GetElapsedTime(start, end).TotalSeconds : 0;
         var latency = new LatencyHistogram();
-        long received = 0, unique = 0, duplicated = 0, outOfOrder = 0;
+        long received = 0, unique = 0, duplicated = 0, outOfOrder = 0, misrouted = 0;
         foreach (var client in clients)
         {
             latency.Add(client.Latency);
@@ -111,9 +144,10 @@ internal static class BenchRunner
             unique += client.Unique;
             duplicated += client.Duplicated;
             outOfOrder += client.OutOfOrder;
+            misrouted += client.Misrouted;
         }
 
-        var expected = progress.ExpectedPerClient * options.Clients;
+        var expected = progress.ExpectedTotal;
         double? PerMillion(TimeSpan? cpu) => cpu is { } used && received > 0 ? used.TotalSeconds * 1_000_000 / received : null;
         return report with
         {
@@ -132,7 +166,40 @@ internal static class BenchRunner
             BrokerCpuPerMillionDeliveries = PerMillion(brokerCpuUsed),
             BenchCpuSeconds = benchCpuUsed.TotalSeconds,
             BenchCpuPerMillionDeliveries = PerMillion(benchCpuUsed),
+            Misrouted = options.Version2 ? misrouted : null,
+            RoomDeliveries = options.Rooms > 1 ? PerRoom(progress, clients) : null,
+            Partial = stopReason is null ? null : true,
+            StopReason = stopReason,
+            Sent = stopReason is null ? null : progress.Sent,
         };
+    }
+
+    // Deliveries counted room by room: each sender's messages reach every member of its room.
+    private static List<RoomDeliveries> PerRoom(BenchProgress progress, List<BenchClient> clients)
+    {
+        var rooms = new List<RoomDeliveries>(progress.Rooms);
+        for (var room = 0; room < progress.Rooms; room++)
+        {
+            long received = 0, unique = 0;
+            foreach (var client in clients.Where((_, index) => progress.RoomOf(index) == room))
+            {
+                received += client.Received;
+                unique += client.Unique;
+            }
+
+            var expected = (long)progress.MembersOf(room) * progress.SendersIn(room) * progress.Messages;
+            rooms.Add(new RoomDeliveries
+            {
+                Room = BenchProgress.RoomName(room),
+                Clients = progress.MembersOf(room),
+                Senders = progress.SendersIn(room),
+                Expected = expected,
+                Received = received,
+                Lost = expected - unique,
+            });
+        }
+
+        return rooms;
     }
 
     private static BenchReport Finish(BenchReport report, BrokerTarget broker, List<BenchClient> clients)
@@ -163,29 +230,31 @@ internal static class BenchRunner
     }
 
     /// <summary>
-    /// Waits until every client has every message, or until nothing new has arrived for
-    /// <paramref name="idleTimeout"/> while <paramref name="sending"/> is over.
+    /// Waits until every client has every message, or until nothing has happened for
+    /// <paramref name="idleTimeout"/>: no delivery, no message sent, and no sender waiting for its
+    /// schedule. Returns null when the senders had finished (the rest counts as lost), or why the
+    /// run stalled: senders stuck in a send (a broker that stopped reading) end it the same way.
     /// </summary>
-    internal static async Task WaitForDeliveriesAsync(
+    internal static async Task<string?> WaitForDeliveriesAsync(
         BenchProgress progress, List<BenchClient> clients, Task sending, TimeSpan idleTimeout, CancellationToken cancellationToken)
     {
-        long lastTotal = -1;
-        var lastProgress = Stopwatch.GetTimestamp();
-        while (!progress.AllDelivered.IsCompleted && progress.ExpectedPerClient > 0)
+        var watch = new StallWatch(clients, idleTimeout);
+        while (!progress.AllDelivered.IsCompleted && progress.ExpectedTotal > 0)
         {
             await Task.WhenAny(progress.AllDelivered, Task.Delay(Poll, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
-            var total = clients.Sum(client => client.Received);
-            if (total != lastTotal || !sending.IsCompleted)
+            if (sending.IsCompleted && progress.Phase == BenchPhase.Sending)
             {
-                lastTotal = total;
-                lastProgress = Stopwatch.GetTimestamp();
+                progress.Phase = BenchPhase.Draining;
             }
-            else if (Stopwatch.GetElapsedTime(lastProgress) > idleTimeout)
+
+            if (watch.IsIdle(sending.IsCompleted))
             {
-                break;
+                return sending.IsCompleted ? null : watch.Reason;
             }
         }
+
+        return null;
     }
 
     /// <summary>Closes every client and waits for their receive loops to end.</summary>
@@ -203,51 +272,85 @@ internal static class BenchRunner
         IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
     {
         using var connecting = new SemaphoreSlim(options.ConnectConcurrency);
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var slots = new BenchClient?[options.Clients];
         var tasks = new List<Task>(options.Clients);
-        for (var index = 0; index < options.Clients; index++)
+
+        async Task ConnectOneAsync(int i)
         {
-            await connecting.WaitAsync(cancellationToken);
-            var i = index;
-            tasks.Add(Task.Run(
-                async () =>
+            try
+            {
+                var nickname = BenchProgress.NicknameOf(i);
+                var socket = await ConnectAsync(endPoint, HelloLine(nickname, options), failed.Token);
+                var client = new BenchClient(socket, nickname, progress, i);
+                slots[i] = client;
+                client.StartReceiving();
+                await client.Welcomed.WaitAsync(JoinTimeout, failed.Token);
+                if (options.Rooms > 1)
                 {
-                    try
-                    {
-                        var nickname = string.Create(CultureInfo.InvariantCulture, $"b{i}");
-                        var socket = await ConnectAsync(endPoint, nickname, cancellationToken);
-                        var client = new BenchClient(socket, nickname, progress);
-                        slots[i] = client;
-                        client.StartReceiving();
-                        await client.Welcomed.WaitAsync(JoinTimeout, cancellationToken);
-                    }
-                    finally
-                    {
-                        connecting.Release();
-                    }
-                },
-                CancellationToken.None));
+                    await client.SendLineAsync(JoinLine(BenchProgress.RoomName(progress.RoomOf(i))), failed.Token);
+                }
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                // One refusal is enough to know: the others stop waiting.
+                await failed.CancelAsync();
+                throw;
+            }
+            finally
+            {
+                connecting.Release();
+            }
         }
 
         try
         {
-            await Task.WhenAll(tasks);
+            for (var index = 0; index < options.Clients; index++)
+            {
+                await connecting.WaitAsync(failed.Token);
+                var i = index;
+                tasks.Add(Task.Run(() => ConnectOneAsync(i), CancellationToken.None));
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A client failed: its exception follows.
         }
         finally
         {
+            // Every client that got a socket is closed by the caller, whatever happened.
+            await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             clients.AddRange(slots.OfType<BenchClient>());
         }
+
+        await Task.WhenAll(tasks);
     }
 
-    // Connects and sends hello; the caller reads the replies (or, for the silent client, never does).
-    internal static async Task<Socket> ConnectAsync(IPEndPoint endPoint, string nickname, CancellationToken cancellationToken)
+    /// <summary>The client's first line: a v1 hello, or a v2 one asking for what the workload needs.</summary>
+    internal static byte[] HelloLine(string nickname, BenchOptions options)
+    {
+        var capabilities = options.Rooms > 1 ? ",\"capabilities\":[\"rooms\",\"meta\"]" : options.Direct ? ",\"capabilities\":[\"direct\",\"meta\"]" : "";
+        return Encoding.UTF8.GetBytes($$"""{"type":"hello","nickname":"{{nickname}}"{{capabilities}}}""" + "\n");
+    }
+
+    internal static byte[] JoinLine(string room) => Encoding.UTF8.GetBytes($$"""{"type":"join","room":"{{room}}"}""" + "\n");
+
+    // The silent client sends everything it ever sends at once and never reads: with rooms, its join follows the hello.
+    private static byte[] SilentLines(BenchOptions options) =>
+        options.Rooms > 1 ? [.. HelloLine("silent", options), .. JoinLine(BenchProgress.RoomName(0))] : HelloLine("silent", options);
+
+    /// <summary>Connects and sends a v1 hello.</summary>
+    internal static Task<Socket> ConnectAsync(IPEndPoint endPoint, string nickname, CancellationToken cancellationToken) =>
+        ConnectAsync(endPoint, HelloLine(nickname, new BenchOptions()), cancellationToken);
+
+    // Connects and sends the first lines; the caller reads the replies (or, for the silent client, never does).
+    internal static async Task<Socket> ConnectAsync(IPEndPoint endPoint, byte[] firstLines, CancellationToken cancellationToken)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             await socket.ConnectAsync(endPoint, cancellationToken);
-            var hello = Encoding.UTF8.GetBytes($$"""{"type":"hello","nickname":"{{nickname}}"}""" + "\n");
-            await socket.SendAsync(hello, SocketFlags.None, cancellationToken);
+            await socket.SendAsync(firstLines, SocketFlags.None, cancellationToken);
             return socket;
         }
         catch
@@ -266,4 +369,44 @@ internal static class BenchRunner
     private static TimeSpan? Minus(TimeSpan? after, TimeSpan? before) => after - before;
 
     private static double Milliseconds(long microseconds) => microseconds / 1000.0;
+}
+
+/// <summary>
+/// The idle rule of bench and soak: a run is idle when, for the idle timeout, nothing was
+/// delivered, nothing was sent, and no sender was waiting for its schedule. So a paced run is
+/// never idle, and a sender stuck in a send (a broker that stopped reading) is.
+/// </summary>
+internal sealed class StallWatch(List<BenchClient> clients, TimeSpan idleTimeout)
+{
+    private long _lastDelivered = -1;
+    private long _lastSent = -1;
+    private long _lastProgress = Stopwatch.GetTimestamp();
+
+    /// <summary>Why a run that is idle with senders still sending stalled.</summary>
+    public string Reason => string.Create(
+        CultureInfo.InvariantCulture,
+        $"stalled: senders stuck in a send, nothing delivered for {idleTimeout.TotalSeconds:0.###} s");
+
+    /// <summary>Looks at the counts now; true when nothing has happened for the idle timeout.</summary>
+    public bool IsIdle(bool sendingDone)
+    {
+        long delivered = 0, sent = 0;
+        var pacing = false;
+        foreach (var client in clients)
+        {
+            delivered += client.Received;
+            sent += client.Sent;
+            pacing |= client.Pacing;
+        }
+
+        if (delivered != _lastDelivered || sent != _lastSent || (pacing && !sendingDone))
+        {
+            _lastDelivered = delivered;
+            _lastSent = sent;
+            _lastProgress = Stopwatch.GetTimestamp();
+            return false;
+        }
+
+        return Stopwatch.GetElapsedTime(_lastProgress) > idleTimeout;
+    }
 }

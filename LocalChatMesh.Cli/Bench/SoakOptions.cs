@@ -30,6 +30,13 @@ internal sealed record SoakOptions
     /// <summary>How long to wait, after the churn has stopped and everything is delivered, before the last memory reading.</summary>
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long without a delivery, a send or a sender waiting for its schedule before the run
+    /// stops waiting: during the traffic a stall (senders stuck in a send) ends it early; after
+    /// it, the rest counts as lost.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     public BrokerMode Mode { get; init; } = BrokerMode.ChildProcess;
 
     public IPEndPoint? Server { get; init; }
@@ -61,6 +68,7 @@ internal sealed record SoakOptions
         Server = Server,
         BrokerPid = BrokerPid,
         BrokerEnvironment = BrokerEnvironment,
+        IdleTimeout = IdleTimeout,
     };
 
     /// <summary>Returns the first problem with the settings, or null.</summary>
@@ -74,6 +82,7 @@ internal sealed record SoakOptions
         { Churn: < 0 } => "--churn must not be negative",
         { Churn: > 10_000 } => "--churn must be at most 10000",
         _ when SampleInterval is { } interval && (interval <= TimeSpan.Zero || interval > TimeSpan.FromDays(1)) => "--sample-interval must be positive and at most 86400 seconds",
+        _ when !(IdleTimeout > TimeSpan.Zero) || IdleTimeout > TimeSpan.FromHours(1) => "--idle-timeout must be positive and at most 3600 seconds",
         _ when Settle < TimeSpan.Zero || Settle > TimeSpan.FromHours(1) => "--settle must be between 0 and 3600 seconds",
         _ when Duration.TotalSeconds * Rate > 999_999_999 => "--minutes times --rate is more than 999,999,999 messages per sender",
         _ when TrackingBytes > MaxTrackingBytes => string.Create(CultureInfo.InvariantCulture, $"the receivers would need {TrackingBytes / (1024 * 1024):0} MB to track every message (a bit per client per message, at most {MaxTrackingBytes / (1024 * 1024)} MB): shorten the run, or lower --rate, --senders or --clients"),

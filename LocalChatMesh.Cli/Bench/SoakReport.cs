@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace LocalChatMesh.Cli.Bench;
 
@@ -11,6 +12,7 @@ namespace LocalChatMesh.Cli.Bench;
 /// </summary>
 internal sealed record SoakSample
 {
+    [JsonConverter(typeof(Round3))]
     public required double ElapsedSeconds { get; init; }
 
     /// <summary>True for the sample taken after the churn stopped and the stable traffic was delivered.</summary>
@@ -21,6 +23,7 @@ internal sealed record SoakSample
     public long? GcHeapBytes { get; init; }
 
     /// <summary>Broker CPU (user + system) since the traffic started.</summary>
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuSeconds { get; init; }
 
     /// <summary>Churn connections over and done with.</summary>
@@ -41,30 +44,20 @@ internal sealed record SoakSample
 
     public long OutOfOrder { get; init; }
 
+    /// <summary>The widest a timeline row may be, GC heap column and final mark included.</summary>
+    public const int MaxRowWidth = 100;
+
     /// <summary>The column headings for <see cref="ToText"/>.</summary>
     public static string Heading(bool gcHeap) =>
-        $"  elapsed  broker RSS{(gcHeap ? "    GC heap" : "")}  broker CPU    churned   deliveries      lost   dup  reordered";
+        $"   elapsed  broker RSS{(gcHeap ? "   GC heap" : "")}  broker CPU   churned  deliveries    lost   dup reordered";
 
+    /// <summary>
+    /// One row of the timeline: columns as wide as a week-long run needs, 95 characters with the
+    /// GC heap column and the final mark, so a row fits in <see cref="MaxRowWidth"/> columns.
+    /// </summary>
     public string ToText(bool gcHeap) => string.Create(
         CultureInfo.InvariantCulture,
-        $"{ElapsedSeconds,7:0.0} s{Megabytes(RssBytes),12}{(gcHeap ? $"{Megabytes(GcHeapBytes),11}" : "")}{(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s" : "?"),12}{Churned,11}{Deliveries,13}{Lost,10}{Duplicated,6}{OutOfOrder,11}{(Final ? "  (end: churn stopped, stable traffic drained)" : "")}");
-
-    public void WriteTo(Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteNumber("elapsedSeconds", Math.Round(ElapsedSeconds, 3));
-        json.WriteBoolean("final", Final);
-        json.WriteNumberOrNull("rssBytes", RssBytes);
-        json.WriteNumberOrNull("gcHeapBytes", GcHeapBytes);
-        json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
-        json.WriteNumber("churned", Churned);
-        json.WriteNumber("churnFailures", ChurnFailures);
-        json.WriteNumber("deliveries", Deliveries);
-        json.WriteNumber("lost", Lost);
-        json.WriteNumber("duplicated", Duplicated);
-        json.WriteNumber("outOfOrder", OutOfOrder);
-        json.WriteEndObject();
-    }
+        $"{ElapsedSeconds,8:0.0} s{Megabytes(RssBytes),12}{(gcHeap ? $"{Megabytes(GcHeapBytes),10}" : "")}{(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s" : "?"),12}{Churned,10}{Deliveries,12}{Lost,8}{Duplicated,6}{OutOfOrder,10}{(Final ? "  final" : "")}");
 
     internal static string Megabytes(long? bytes) =>
         bytes is { } b ? string.Create(CultureInfo.InvariantCulture, $"{b / (1024.0 * 1024):0.0} MB") : "?";
@@ -87,10 +80,13 @@ internal sealed record SoakReport
     public required int Churn { get; init; }
 
     /// <summary>The traffic's planned duration.</summary>
+    [JsonConverter(typeof(Round3))]
     public required double DurationSeconds { get; init; }
 
+    [JsonConverter(typeof(Round3))]
     public required double SampleIntervalSeconds { get; init; }
 
+    [JsonConverter(typeof(Round4))]
     public required double JoinSeconds { get; init; }
 
     /// <summary>Memory once every stable client has joined, before any traffic.</summary>
@@ -101,7 +97,11 @@ internal sealed record SoakReport
     public IReadOnlyList<SoakSample> Timeline { get; init; } = [];
 
     /// <summary>From the start of the traffic until the churn had stopped and the stable traffic was delivered.</summary>
+    [JsonConverter(typeof(Round3))]
     public double TrafficSeconds { get; init; }
+
+    /// <summary>Churn connections over and done with, every kind and failures together.</summary>
+    public long ChurnConnections => ChurnGraceful + ChurnReset + ChurnHalfLine + ChurnNoHello + ChurnFailures;
 
     public long ChurnGraceful { get; init; }
 
@@ -113,14 +113,13 @@ internal sealed record SoakReport
 
     public long ChurnFailures { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? FirstChurnFailure { get; init; }
 
     public long ChurnChatsSent { get; init; }
 
     /// <summary>Churn chats the stable clients received, all of them together (they may or may not see each).</summary>
     public long ChurnChatsSeen { get; init; }
-
-    public long ChurnConnections => ChurnGraceful + ChurnReset + ChurnHalfLine + ChurnNoHello + ChurnFailures;
 
     public long Expected { get; init; }
 
@@ -139,11 +138,13 @@ internal sealed record SoakReport
     /// <summary><c>error</c> lines received by stable clients.</summary>
     public long ErrorsReceived { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? FirstError { get; init; }
 
     /// <summary>Stable clients whose connection ended before the run did.</summary>
     public int StableDisconnected { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? SenderFailure { get; init; }
 
     public double LatencyP50Ms { get; init; }
@@ -152,23 +153,42 @@ internal sealed record SoakReport
 
     public double LatencyMaxMs { get; init; }
 
+    [JsonConverter(typeof(Round4OrNull))]
     public double? BrokerCpuSeconds { get; init; }
 
     /// <summary>The soak process's own CPU over the traffic (the broker's too when in-process).</summary>
+    [JsonConverter(typeof(Round4))]
     public double SoakCpuSeconds { get; init; }
+
+    /// <summary>Memory at the first sample of the timeline.</summary>
+    public long? FirstRssBytes => First?.RssBytes;
+
+    /// <summary>Memory at the last sample of the timeline.</summary>
+    public long? LastRssBytes => Last?.RssBytes;
 
     /// <summary>Peak resident set (VmHWM) of the broker process, or of this process when in-process.</summary>
     public long? PeakRssBytes { get; init; }
 
+    [JsonConverter(typeof(Round3))]
     public double SettleSeconds { get; init; }
 
     public long? SettledRssBytes { get; init; }
 
     public long? SettledGcHeapBytes { get; init; }
 
+    /// <summary>True when the run ended early (cancelled, or stalled): the figures cover the run until then.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Partial { get; init; }
+
+    /// <summary>Why a partial run ended: <c>cancelled</c>, <c>cancelled while ...</c>, <c>stalled: ...</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? StopReason { get; init; }
+
     /// <summary>The first sample: after one interval of traffic, once the broker has warmed up.</summary>
+    [JsonIgnore]
     public SoakSample? First => Timeline.Count > 0 ? Timeline[0] : null;
 
+    [JsonIgnore]
     public SoakSample? Last => Timeline.Count > 0 ? Timeline[^1] : null;
 
     /// <summary>
@@ -176,14 +196,15 @@ internal sealed record SoakReport
     /// they could not account for and stayed connected, and every churn connection went as planned.
     /// </summary>
     public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0 && Unexpected == 0 && ErrorsReceived == 0
-        && StableDisconnected == 0 && ChurnFailures == 0 && SenderFailure is null;
+        && StableDisconnected == 0 && ChurnFailures == 0 && SenderFailure is null && Partial is not true;
 
     /// <summary>What the run was, then the timeline's headings.</summary>
     public static string Preamble(string broker, int clients, int senders, double rate, int churn, double durationSeconds, double sampleIntervalSeconds, bool gcHeap) => string.Create(
         CultureInfo.InvariantCulture,
         $"""
         broker:            {broker}
-        workload:          {clients} stable clients ({senders} sending {rate:0.##} msg/s each), {churn} churn clients at once, for {durationSeconds:0.###} s; a sample every {sampleIntervalSeconds:0.###} s
+        workload:          {clients} stable clients ({senders} sending {rate:0.##} msg/s each), {churn} churn clients at once
+        timing:            {durationSeconds:0.###} s of traffic, a sample every {sampleIntervalSeconds:0.###} s ("final": after the drain)
         {SoakSample.Heading(gcHeap)}
 
         """);
@@ -194,10 +215,15 @@ internal sealed record SoakReport
         var text = new StringBuilder();
         void Line(FormattableString line) => text.AppendLine(line.ToString(CultureInfo.InvariantCulture));
 
-        var whole = InProcess ? " (this whole process, load generator included)" : "";
+        if (Partial is true)
+        {
+            Line($"partial:           {StopReason}");
+        }
+
         Line($"joined:            {Clients} stable clients in {JoinSeconds:0.000} s; broker RSS then {SoakSample.Megabytes(JoinedRssBytes)}{(JoinedGcHeapBytes is { } heap ? $", GC heap {SoakSample.Megabytes(heap)}" : "")}");
-        Line($"duration:          {TrafficSeconds:0.0} s of traffic ({DurationSeconds:0.0} s planned, then the churn stops and the stable traffic drains)");
-        Line($"churn:             {ChurnConnections} connections ({ChurnGraceful} graceful, {ChurnReset} reset, {ChurnHalfLine} half line, {ChurnNoHello} without hello, {ChurnFailures} failed); {ChurnChatsSent} chats sent, {ChurnChatsSeen} seen by stable clients");
+        Line($"duration:          {TrafficSeconds:0.0} s of traffic ({DurationSeconds:0.0} s planned, plus the drain after the churn)");
+        Line($"churn:             {ChurnConnections} connections: {ChurnGraceful} graceful, {ChurnReset} reset, {ChurnHalfLine} half line, {ChurnNoHello} no hello");
+        Line($"churn chats:       {ChurnChatsSent} sent, {ChurnChatsSeen} seen by stable clients; {ChurnFailures} connections failed");
         if (FirstChurnFailure is not null)
         {
             Line($"first churn fault: {FirstChurnFailure}");
@@ -205,17 +231,26 @@ internal sealed record SoakReport
 
         Line($"deliveries:        {Received} received of {Expected} expected; lost {Lost}, duplicated {Duplicated}, out of order {OutOfOrder}");
         Line($"latency (stable):  p50 {LatencyP50Ms:0.000} ms, p99 {LatencyP99Ms:0.000} ms, max {LatencyMaxMs:0.000} ms");
-        Line($"broker RSS:        first sample {SoakSample.Megabytes(First?.RssBytes)}, last {SoakSample.Megabytes(Last?.RssBytes)}, peak {SoakSample.Megabytes(PeakRssBytes)}, after {SettleSeconds:0.#} s settle {SoakSample.Megabytes(SettledRssBytes)}{whole}");
+        Line($"broker RSS:        first {SoakSample.Megabytes(First?.RssBytes)}, last {SoakSample.Megabytes(Last?.RssBytes)}, peak {SoakSample.Megabytes(PeakRssBytes)}, after {SettleSeconds:0.#} s settle {SoakSample.Megabytes(SettledRssBytes)}");
         if (InProcess)
         {
-            Line($"GC heap:           first sample {SoakSample.Megabytes(First?.GcHeapBytes)}, last {SoakSample.Megabytes(Last?.GcHeapBytes)}, after settle {SoakSample.Megabytes(SettledGcHeapBytes)}");
+            Line($"                   (in-process: this whole process, load generator included)");
+        }
+
+        if (InProcess)
+        {
+            Line($"GC heap:           first {SoakSample.Megabytes(First?.GcHeapBytes)}, last {SoakSample.Megabytes(Last?.GcHeapBytes)}, after settle {SoakSample.Megabytes(SettledGcHeapBytes)}");
         }
 
         Line($"broker CPU:        {(BrokerCpuSeconds is { } cpu ? $"{cpu:0.00} s ({cpu * 100 / Math.Max(TrafficSeconds, 0.001):0} % of one core)" : "unknown (give --broker-pid, or let the soak start the broker)")}");
         Line($"soak CPU:          {SoakCpuSeconds:0.00} s");
         if (Unexpected > 0 || StableDisconnected > 0 || SenderFailure is not null)
         {
-            Line($"faults:            {Unexpected} unexpected chat lines, {StableDisconnected} stable clients disconnected{(SenderFailure is null ? "" : $", a sender failed: {SenderFailure}")}");
+            Line($"faults:            {Unexpected} unexpected chat lines, {StableDisconnected} stable clients disconnected");
+            if (SenderFailure is not null)
+            {
+                Line($"sender failure:    {SenderFailure}");
+            }
         }
 
         if (ErrorsReceived > 0)
@@ -239,78 +274,5 @@ internal sealed record SoakReport
         return text.Append(ToSummaryText()).ToString();
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("broker", Broker);
-            json.WriteBoolean("inProcess", InProcess);
-            json.WriteNumber("clients", Clients);
-            json.WriteNumber("senders", Senders);
-            json.WriteNumber("rate", Rate);
-            json.WriteNumber("churn", Churn);
-            json.WriteNumber("durationSeconds", Math.Round(DurationSeconds, 3));
-            json.WriteNumber("sampleIntervalSeconds", Math.Round(SampleIntervalSeconds, 3));
-            json.WriteNumber("joinSeconds", Math.Round(JoinSeconds, 4));
-            json.WriteNumberOrNull("joinedRssBytes", JoinedRssBytes);
-            json.WriteNumberOrNull("joinedGcHeapBytes", JoinedGcHeapBytes);
-            json.WriteStartArray("timeline");
-            foreach (var sample in Timeline)
-            {
-                sample.WriteTo(json);
-            }
-
-            json.WriteEndArray();
-            json.WriteNumber("trafficSeconds", Math.Round(TrafficSeconds, 3));
-            json.WriteNumber("churnConnections", ChurnConnections);
-            json.WriteNumber("churnGraceful", ChurnGraceful);
-            json.WriteNumber("churnReset", ChurnReset);
-            json.WriteNumber("churnHalfLine", ChurnHalfLine);
-            json.WriteNumber("churnNoHello", ChurnNoHello);
-            json.WriteNumber("churnFailures", ChurnFailures);
-            if (FirstChurnFailure is not null)
-            {
-                json.WriteString("firstChurnFailure", FirstChurnFailure);
-            }
-
-            json.WriteNumber("churnChatsSent", ChurnChatsSent);
-            json.WriteNumber("churnChatsSeen", ChurnChatsSeen);
-            json.WriteNumber("expected", Expected);
-            json.WriteNumber("received", Received);
-            json.WriteNumber("lost", Lost);
-            json.WriteNumber("duplicated", Duplicated);
-            json.WriteNumber("outOfOrder", OutOfOrder);
-            json.WriteNumber("unexpected", Unexpected);
-            json.WriteNumber("errorsReceived", ErrorsReceived);
-            if (FirstError is not null)
-            {
-                json.WriteString("firstError", FirstError);
-            }
-
-            json.WriteNumber("stableDisconnected", StableDisconnected);
-            if (SenderFailure is not null)
-            {
-                json.WriteString("senderFailure", SenderFailure);
-            }
-
-            json.WriteNumber("latencyP50Ms", LatencyP50Ms);
-            json.WriteNumber("latencyP99Ms", LatencyP99Ms);
-            json.WriteNumber("latencyMaxMs", LatencyMaxMs);
-            json.WriteNumberOrNull("brokerCpuSeconds", BrokerCpuSeconds);
-            json.WriteNumber("soakCpuSeconds", Math.Round(SoakCpuSeconds, 4));
-            json.WriteNumberOrNull("firstRssBytes", First?.RssBytes);
-            json.WriteNumberOrNull("lastRssBytes", Last?.RssBytes);
-            json.WriteNumberOrNull("peakRssBytes", PeakRssBytes);
-            json.WriteNumber("settleSeconds", Math.Round(SettleSeconds, 3));
-            json.WriteNumberOrNull("settledRssBytes", SettledRssBytes);
-            json.WriteNumberOrNull("settledGcHeapBytes", SettledGcHeapBytes);
-            json.WriteBoolean("clean", Clean);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
-
+    public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.SoakReport);
 }

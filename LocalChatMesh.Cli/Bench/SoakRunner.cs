@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace LocalChatMesh.Cli.Bench;
 
@@ -10,13 +11,12 @@ namespace LocalChatMesh.Cli.Bench;
 /// </summary>
 internal static class SoakRunner
 {
-    /// <summary>After the traffic, how long without a new delivery before the rest counts as lost.</summary>
-    private static readonly TimeSpan DrainIdleTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(100);
 
     /// <param name="options">What to run.</param>
     /// <param name="started">Called once the broker is up, with its description (before the clients join).</param>
     /// <param name="sampled">Called with each sample of the timeline as it is taken.</param>
-    /// <param name="cancellationToken">Ends the run without a report.</param>
+    /// <param name="cancellationToken">Ends the run early: the report then covers what happened so far, marked partial.</param>
     public static async Task<SoakReport> RunAsync(
         SoakOptions options, Action<string>? started = null, Action<SoakSample>? sampled = null, CancellationToken cancellationToken = default)
     {
@@ -32,12 +32,22 @@ internal static class SoakRunner
         var clients = new List<BenchClient>(options.Clients);
         var churn = new SoakChurn(broker.EndPoint);
         using var stopChurn = new CancellationTokenSource();
+        using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var churning = Task.CompletedTask;
         var sending = Task.CompletedTask;
         try
         {
             var joinStart = Stopwatch.GetTimestamp();
-            await BenchRunner.JoinAllAsync(broker.EndPoint, workload, progress, clients, cancellationToken);
+            string? stopReason = null;
+            try
+            {
+                await BenchRunner.JoinAllAsync(broker.EndPoint, workload, progress, clients, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                stopReason = string.Create(CultureInfo.InvariantCulture, $"{BenchRunner.Cancelled} while joining ({progress.Joined} of {options.Clients} clients joined)");
+            }
+
             var report = new SoakReport
             {
                 Broker = broker.Description,
@@ -53,6 +63,10 @@ internal static class SoakRunner
                 JoinedRssBytes = broker.Rss(),
                 JoinedGcHeapBytes = broker.GcHeap(),
             };
+            if (stopReason is not null)
+            {
+                return report with { Partial = true, StopReason = stopReason, PeakRssBytes = broker.PeakRss() };
+            }
 
             // The traffic: paced stable senders and the churn, for the duration.
             var brokerCpu = broker.CpuTime();
@@ -60,7 +74,7 @@ internal static class SoakRunner
             var start = Stopwatch.GetTimestamp();
             churning = churn.RunAsync(options.Churn, stopChurn.Token, cancellationToken);
             sending = Task.WhenAll(Enumerable.Range(0, options.Senders).Select(
-                sender => Task.Run(() => clients[sender].SendAsync(sender, options.Size, options.Rate, start, cancellationToken), CancellationToken.None)));
+                sender => Task.Run(() => clients[sender].SendAsync(sender, options.Size, options.Rate, start, stopSending.Token), CancellationToken.None)));
 
             var timeline = new List<SoakSample>();
             SoakSample Sample(bool final)
@@ -85,7 +99,7 @@ internal static class SoakRunner
                     Churned = churn.Churned,
                     ChurnFailures = churn.Failures,
                     Deliveries = deliveries,
-                    Lost = final ? (progress.ExpectedPerClient * options.Clients) - unique : missing,
+                    Lost = final ? progress.ExpectedTotal - unique : missing,
                     Duplicated = duplicated,
                     OutOfOrder = outOfOrder,
                 };
@@ -94,25 +108,43 @@ internal static class SoakRunner
                 return sample;
             }
 
-            var interval = options.EffectiveSampleInterval;
-            for (var next = 1; interval * next < options.Duration; next++)
+            try
             {
-                await DelayUntilAsync(start, interval * next, cancellationToken);
-                Sample(final: false);
+                // Sample at each interval; a stall (senders stuck in a send) ends the traffic early.
+                stopReason = await TrafficAsync(options, start, clients, sending, () => Sample(final: false), cancellationToken);
+
+                // Stop the churn (connections under way leave their usual way), let the stable traffic drain.
+                await stopChurn.CancelAsync();
+                await churning;
+                stopReason ??= await BenchRunner.WaitForDeliveriesAsync(progress, clients, sending, options.IdleTimeout, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                stopReason = BenchRunner.Cancelled;
             }
 
-            await DelayUntilAsync(start, options.Duration, cancellationToken);
-
-            // Stop the churn (connections under way leave their usual way), let the stable traffic drain.
+            // Senders still under way are stuck (stalled) or interrupted (cancelled).
+            await stopSending.CancelAsync();
+            await sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await stopChurn.CancelAsync();
-            await churning;
-            await BenchRunner.WaitForDeliveriesAsync(progress, clients, sending, DrainIdleTimeout, cancellationToken);
+            await churning.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             var final = Sample(final: true);
             var brokerCpuUsed = broker.CpuTime() - brokerCpu;
             var soakCpuUsed = BenchRunner.SelfCpu() - soakCpu;
 
             // Idle: only the stable clients stay connected.
-            await Task.Delay(options.Settle, cancellationToken);
+            if (stopReason != BenchRunner.Cancelled)
+            {
+                try
+                {
+                    await Task.Delay(options.Settle, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    stopReason = $"{BenchRunner.Cancelled} while settling";
+                }
+            }
+
             var settledRss = broker.Rss();
             var settledGcHeap = broker.GcHeap();
             var peakRss = broker.PeakRss() ?? (broker.InProcess ? ProcStat.PeakRss(Environment.ProcessId) : null);
@@ -129,7 +161,7 @@ internal static class SoakRunner
                 errors += client.Errors;
             }
 
-            var expected = progress.ExpectedPerClient * options.Clients;
+            var expected = progress.ExpectedTotal;
             return report with
             {
                 Timeline = timeline,
@@ -151,7 +183,7 @@ internal static class SoakRunner
                 ErrorsReceived = errors,
                 FirstError = clients.Select(client => client.FirstError).FirstOrDefault(error => error is not null),
                 StableDisconnected = clients.Count(client => client.Receiving.IsCompleted),
-                SenderFailure = sending.IsFaulted ? sending.Exception!.InnerException!.Message : sending.IsCompleted ? null : "still sending after the drain",
+                SenderFailure = sending.IsFaulted ? sending.Exception!.InnerException!.Message : null,
                 LatencyP50Ms = latency.Percentile(50) / 1000.0,
                 LatencyP99Ms = latency.Percentile(99) / 1000.0,
                 LatencyMaxMs = latency.MaxMicroseconds / 1000.0,
@@ -160,23 +192,50 @@ internal static class SoakRunner
                 PeakRssBytes = peakRss,
                 SettledRssBytes = settledRss,
                 SettledGcHeapBytes = settledGcHeap,
+                Partial = stopReason is null ? null : true,
+                StopReason = stopReason,
             };
         }
         finally
         {
             await stopChurn.CancelAsync();
             await churning.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await stopSending.CancelAsync();
             await BenchRunner.CloseAllAsync(clients);
             await sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
-    private static async Task DelayUntilAsync(long start, TimeSpan due, CancellationToken cancellationToken)
+    // Until the duration is over: a sample at each interval, and the idle rule watched all along.
+    // Returns why the traffic stalled, or null when it ran its course.
+    private static async Task<string?> TrafficAsync(
+        SoakOptions options, long start, List<BenchClient> clients, Task sending, Action sample, CancellationToken cancellationToken)
     {
-        var wait = due - Stopwatch.GetElapsedTime(start);
-        if (wait > TimeSpan.Zero)
+        var interval = options.EffectiveSampleInterval;
+        var watch = new StallWatch(clients, options.IdleTimeout);
+        for (var next = 1; ;)
         {
-            await Task.Delay(wait, cancellationToken);
+            var elapsed = Stopwatch.GetElapsedTime(start);
+            if (interval * next < options.Duration && elapsed >= interval * next)
+            {
+                sample();
+                next++;
+                continue;
+            }
+
+            if (elapsed >= options.Duration)
+            {
+                return null;
+            }
+
+            if (options.Senders > 0 && !sending.IsCompleted && watch.IsIdle(sendingDone: false))
+            {
+                return watch.Reason;
+            }
+
+            var due = interval * next < options.Duration ? interval * next : options.Duration;
+            var wait = due - elapsed;
+            await Task.Delay(wait < Poll ? wait : Poll, cancellationToken);
         }
     }
 }

@@ -20,6 +20,8 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         [Option("in-process", Description = "Run the broker inside the bench process (its CPU cannot be told apart)")] bool inProcess = false,
         [Option("silent-client", Description = "Add one client that joins and never reads")] bool silentClient = false,
         [Option("join-only", Description = "Only connect and join everybody, then report")] bool joinOnly = false,
+        [Option(Description = "Spread the clients over this many rooms bench-0.. (protocol v2; 1: the v1 lobby)")] int rooms = 1,
+        [Option(Description = "Clients in pairs exchange direct messages (protocol v2)")] bool direct = false,
         [Option("connect-concurrency", Description = "Clients connecting and handshaking at once")] int connectConcurrency = 64,
         [Option("idle-timeout", Description = "Seconds without a delivery before the rest counts as lost")] double idleTimeout = 10,
         [Option(Description = "Print one JSON line instead of text")] bool json = false)
@@ -38,6 +40,8 @@ public sealed class BenchCommand : CoconaConsoleAppBase
             Rate = rate,
             SilentClient = silentClient,
             JoinOnly = joinOnly,
+            Rooms = rooms,
+            Direct = direct,
             Mode = mode,
             Server = endPoint,
             BrokerPid = brokerPid,
@@ -51,9 +55,10 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         }
 
         BenchReport report;
+        TerminalProgress? shown = null;
         try
         {
-            report = await BenchRunner.RunAsync(options, Context.CancellationToken);
+            report = await BenchRunner.RunAsync(options, progress => shown = TerminalProgress.StartOnTerminal(progress.Describe), Context.CancellationToken);
         }
         catch (OperationCanceledException)
         {
@@ -63,9 +68,17 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         {
             return Fail(exception.Message, 1);
         }
+        finally
+        {
+            if (shown is not null)
+            {
+                await shown.DisposeAsync();
+            }
+        }
 
+        // Cancelled (Ctrl+C): the partial report, then the usual exit status for an interrupt.
         Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToText());
-        return report.Clean ? 0 : 3;
+        return Context.CancellationToken.IsCancellationRequested ? 130 : report.Clean ? 0 : 3;
     }
 
     private static int Fail(string message, int exitCode = 2)

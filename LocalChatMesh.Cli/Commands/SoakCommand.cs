@@ -16,6 +16,7 @@ public sealed class SoakCommand : CoconaConsoleAppBase
         [Option(Description = "Short-lived clients connecting at once (each leaves gracefully, by reset, mid-line or without hello)")] int churn = 20,
         [Option("sample-interval", Description = "Seconds between two samples of the timeline (default: 10, less for runs under 100 s)")] double? sampleInterval = null,
         [Option(Description = "Seconds to wait after the traffic before the last memory reading")] double settle = 5,
+        [Option("idle-timeout", Description = "Seconds without a delivery or a send before the run stops waiting (a stall ends it early)")] double idleTimeout = 10,
         [Option(Description = "Use a running broker at HOST:PORT instead of starting one")] string? server = null,
         [Option("broker-pid", Description = "With --server: the broker's process id, to measure its CPU and memory")] int? brokerPid = null,
         [Option("broker-env", Description = "NAME=VALUE for the child broker's environment only (repeatable)")] string[]? brokerEnv = null,
@@ -37,6 +38,7 @@ public sealed class SoakCommand : CoconaConsoleAppBase
             Churn = churn,
             SampleInterval = sampleInterval is { } interval ? interval is > 0 and <= 86_400 ? TimeSpan.FromSeconds(interval) : TimeSpan.Zero : null,
             Settle = settle is >= 0 and <= 3600 ? TimeSpan.FromSeconds(settle) : TimeSpan.MinValue,
+            IdleTimeout = idleTimeout is > 0 and <= 3600 ? TimeSpan.FromSeconds(idleTimeout) : TimeSpan.Zero,
             Mode = mode,
             Server = endPoint,
             BrokerPid = brokerPid,
@@ -79,8 +81,9 @@ public sealed class SoakCommand : CoconaConsoleAppBase
             return Fail(exception.Message, 1);
         }
 
+        // Cancelled (Ctrl+C): the partial summary, then the usual exit status for an interrupt.
         Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToSummaryText());
-        return report.Clean ? 0 : 3;
+        return Context.CancellationToken.IsCancellationRequested ? 130 : report.Clean ? 0 : 3;
     }
 
     private static int Fail(string message, int exitCode = 2)

@@ -19,7 +19,15 @@ internal sealed class TcpConnection : IHubConnection
     // After a graceful close, how long to keep reading (and discarding) until the peer closes too.
     // Closing a socket with unread input sends a reset, which can destroy the final error message
     // before the peer reads it.
+    //
+    // Bounded in time and in bytes: a peer that keeps sending at full speed must not keep the
+    // broker reading (and discarding) gigabytes for the whole timeout. Past the byte bound the
+    // socket is closed with input unread, which resets the connection; what was sent before
+    // (the final error) is already on its way and stays readable to the peer.
     private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>The most input read and discarded after the connection started closing.</summary>
+    internal const int LingerMaxBytes = 64 * 1024;
 
     private readonly Socket _socket;
     private readonly PipeReader _reader;
@@ -30,6 +38,7 @@ internal sealed class TcpConnection : IHubConnection
     private readonly CancellationTokenSource _abort = new();
     private readonly BrokerMetrics _metrics;
     private volatile bool _closing;
+    private volatile bool _cutOff;
 
     public TcpConnection(long id, Socket socket, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
     {
@@ -93,7 +102,16 @@ internal sealed class TcpConnection : IHubConnection
 
         if (!_abort.IsCancellationRequested)
         {
+            var lingerStart = System.Diagnostics.Stopwatch.GetTimestamp();
             await reading.WaitAsync(LingerTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+            // Cut off at the byte bound, the peer is still sending: closing with its input unread
+            // resets the connection and drops what the kernel has not sent yet (the final error
+            // among it), so wait, within the same timeout, until that has left.
+            while (_cutOff && HasUnsentOutput() && System.Diagnostics.Stopwatch.GetElapsedTime(lingerStart) < LingerTimeout)
+            {
+                await Task.Delay(10).ConfigureAwait(false);
+            }
         }
 
         await _abort.CancelAsync().ConfigureAwait(false);
@@ -106,14 +124,17 @@ internal sealed class TcpConnection : IHubConnection
     {
         var reader = _reader;
         var ended = false;
+        long discarded = 0;
         try
         {
             while (true)
             {
+                // Only reads made once closing count toward the bound, not the over-long line itself.
+                var lingering = _closing || ended;
                 var result = await reader.ReadAsync(_abort.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var status = FrameStatus.Incomplete;
-                while (!_closing && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
+                while (!_closing && !ended && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
                 {
                     if (!LineFramer.IsBlank(line))
                     {
@@ -132,12 +153,25 @@ internal sealed class TcpConnection : IHubConnection
                     _inbound.OnError(new LineTooLongException(_maxLineLength));
                 }
 
-                // Once closing, input is read and thrown away until the peer closes.
-                var consumed = _closing || ended ? buffer.End : buffer.Start;
+                // Once closing, input is read and thrown away until the peer closes, or until
+                // the linger's byte bound is passed.
+                var discarding = _closing || ended;
+                var consumed = discarding ? buffer.End : buffer.Start;
                 _metrics.BytesIn.Add(result.Buffer.Slice(0, consumed).Length);
                 reader.AdvanceTo(consumed, buffer.End);
+                if (lingering)
+                {
+                    discarded += buffer.Length;
+                }
+
                 if (result.IsCompleted)
                 {
+                    break;
+                }
+
+                if (discarded > LingerMaxBytes)
+                {
+                    _cutOff = true;
                     break;
                 }
             }
@@ -159,6 +193,30 @@ internal sealed class TcpConnection : IHubConnection
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    // Linux's tcp_info: tcpi_unacked (segments sent and not yet acknowledged) at byte 24 and
+    // tcpi_notsent_bytes at byte 144 (kernel 4.6 and later). Elsewhere: nothing known, close at once.
+    private bool HasUnsentOutput()
+    {
+        const int SolTcp = 6, TcpInfo = 11, UnackedOffset = 24, NotSentOffset = 144;
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        Span<byte> info = stackalloc byte[256];
+        try
+        {
+            var length = _socket.GetRawSocketOption(SolTcp, TcpInfo, info);
+            return length >= NotSentOffset + sizeof(uint)
+                && (System.Runtime.InteropServices.MemoryMarshal.Read<uint>(info[UnackedOffset..]) != 0
+                    || System.Runtime.InteropServices.MemoryMarshal.Read<uint>(info[NotSentOffset..]) != 0);
+        }
+        catch (Exception exception) when (exception is SocketException or ObjectDisposedException or PlatformNotSupportedException)
+        {
+            return false;
         }
     }
 

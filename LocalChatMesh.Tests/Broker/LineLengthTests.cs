@@ -1,5 +1,7 @@
+using System.Net.Sockets;
 using System.Text;
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Transport;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Broker;
@@ -77,6 +79,44 @@ public class LineLengthTests
         Assert.That(await alice.WaitForClosedAsync(), Is.Empty);
         Assert.That(await bob.ReceiveAsync(), Is.EqualTo(new UserLeftMessage("alice")));
         await sending.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    [Test]
+    public async Task A_peer_that_keeps_blasting_after_an_over_long_line_is_cut_off_after_the_linger_bound_and_still_reads_the_error()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { MaxLineLength = Limit });
+        using var gauges = new BrokerGauges(broker);
+        await using var alice = await RawClient.JoinAsync(broker.LocalEndPoint, "alice");
+        var received = gauges.Total("chatmesh.bytes.received");
+
+        // The over-long line, then garbage as fast as the socket takes it, until the broker cuts
+        // the connection: without a byte bound it would read and discard for the whole 2 s
+        // (2.2 GB in one run here).
+        var overLong = Encoding.UTF8.GetBytes("{\"type\":\"chat\",\"text\":\"" + new string('x', Limit));
+        var garbage = new byte[64 * 1024];
+        garbage.AsSpan().Fill((byte)'x');
+        var blasting = Task.Run(async () =>
+        {
+            await alice.SendAsync(overLong);
+            while (true)
+            {
+                await alice.Socket.SendAsync(garbage, SocketFlags.None);
+            }
+        });
+
+        await alice.ExpectErrorAsync(TooLong);
+        Assert.That(await alice.WaitForClosedAsync(), Is.Empty);
+        var ended = await blasting.ContinueWith(task => task.Exception?.InnerException, TaskScheduler.Default).WaitAsync(RawClient.Deadline);
+
+        // What the broker read: the over-long line up to the limit plus one read, then at most the
+        // linger's bound plus one read more.
+        var read = gauges.Total("chatmesh.bytes.received") - received;
+        Assert.Multiple(() =>
+        {
+            Assert.That(ended, Is.InstanceOf<SocketException>(), "the broker closed the connection while the peer was still sending");
+            Assert.That(read, Is.LessThanOrEqualTo(overLong.Length + TcpConnection.LingerMaxBytes + (2 * garbage.Length)));
+            Assert.That(read, Is.GreaterThan(TcpConnection.LingerMaxBytes), "the broker lingered before closing");
+        });
     }
 
     /// <summary>A chat line of exactly <paramref name="length"/> bytes, newline excluded, and its text.</summary>

@@ -1,5 +1,7 @@
 using System.Net.Sockets;
 using Cocona;
+using LocalChatMesh.Storage;
+using LocalChatMesh.Storage.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace LocalChatMesh.Cli.Commands;
@@ -22,6 +24,7 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("drain-timeout", Description = "Seconds a shutdown waits for queued messages")] double drainTimeout = 2,
         [Option("allow-remote", Description = "Allow listening on an address other than loopback")] bool allowRemote = false,
         [Option("token", Description = "Shared secret every hello must carry (default: $CHATMESH_TOKEN, else none)")] string? token = null,
+        [Option("store", Description = "A SQLite file that keeps room history across restarts (default: history in memory only)")] string? store = null,
         [Option("log-level", Description = "Trace, Debug, Information, Warning, Error or None")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
@@ -45,6 +48,7 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             AllowNonLoopback = allowRemote,
             Token = token ?? NullIfEmpty(Environment.GetEnvironmentVariable(TokenVariable)),
             LoggerFactory = loggerFactory,
+            Store = store is null ? null : new SqliteChatStore(store),
         };
 
         ChatBroker broker;
@@ -59,6 +63,10 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         catch (SocketException exception)
         {
             return Fail(1, $"cannot listen on {endPoint}: {exception.Message}");
+        }
+        catch (ChatStoreException exception)
+        {
+            return Fail(1, $"--store: {exception.Message}");
         }
 
         await using (broker)

@@ -426,25 +426,28 @@ public sealed partial class ChatClient : IAsyncDisposable
                 t_publishing = this;
                 try
                 {
+                    // The room first, so that whoever sees a chat on Messages finds it in its room too.
                     Track(message);
                     room = Route(message);
-                    Answer(message);
-                    pullers = _messages.Publish(message);
                     if (room is not null && message is ChatBroadcastMessage chat)
                     {
                         roomPullers = room.Publish(chat);
                     }
+
+                    Answer(message);
+                    pullers = _messages.Publish(message);
                 }
                 finally
                 {
                     t_publishing = null;
                 }
 
-                await MessageFanout<ServerMessage>.FeedAsync(pullers, message, _stopReading.Token).ConfigureAwait(false);
                 if (roomPullers.Length > 0)
                 {
                     await MessageFanout<ChatBroadcastMessage>.FeedAsync(roomPullers, (ChatBroadcastMessage)message, _stopReading.Token).ConfigureAwait(false);
                 }
+
+                await MessageFanout<ServerMessage>.FeedAsync(pullers, message, _stopReading.Token).ConfigureAwait(false);
             }
 
             reason = _disposing ? ChatClientCloseReason.ClosedByClient : ChatClientCloseReason.ClosedByServer;

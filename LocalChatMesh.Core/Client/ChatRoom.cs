@@ -21,8 +21,9 @@ namespace LocalChatMesh;
 /// </para>
 /// <para>
 /// Observers run on the client's reader loop, one message at a time (the first subscriber receives
-/// the backlog on its own thread, before any live message). Each enumeration has a bounded buffer
-/// that the reader loop waits on when full, as the client's own enumerations do.
+/// the backlog on its own thread, before any live message), and see each chat before
+/// <see cref="ChatClient.Messages"/> does. Each enumeration has a bounded buffer that the reader loop
+/// waits on when full, as the client's own enumerations do.
 /// </para>
 /// </remarks>
 public sealed class ChatRoom : IAsyncDisposable

@@ -15,7 +15,9 @@ namespace LocalChatMesh;
 /// <remarks>
 /// Publishing, attaching and completing take one lock, so a first subscriber that is replayed the
 /// backlog on its own thread never sees a live message before or during that replay, and nothing
-/// published concurrently is lost between the two. Push observers run inside that lock.
+/// published concurrently is lost between the two. With a backlog, push observers also run inside
+/// that lock, so a room ended from another thread (a leave that got no answer) never completes
+/// while an observer is being called; without one they run outside it, as a plain Subject's do.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Design",
@@ -27,6 +29,7 @@ internal sealed class MessageFanout<T>
     private readonly Lock _lock = new();
     private readonly int _capacity;
     private readonly Action _attached;
+    private readonly bool _serialized;
     private Queue<T>? _backlog;
     private Channel<T>[] _pullers = [];
     private bool _ended;
@@ -40,6 +43,7 @@ internal sealed class MessageFanout<T>
         _capacity = capacity;
         _attached = attached;
         _backlog = backlog ? new Queue<T>() : null;
+        _serialized = backlog;
         Observable = System.Reactive.Linq.Observable.Create<T>(Subscribe);
     }
 
@@ -51,6 +55,7 @@ internal sealed class MessageFanout<T>
     /// </summary>
     public Channel<T>[] Publish(T item)
     {
+        Channel<T>[] pullers;
         lock (_lock)
         {
             if (_ended)
@@ -69,9 +74,17 @@ internal sealed class MessageFanout<T>
                 return [];
             }
 
-            _subject.OnNext(item);
-            return _pullers;
+            pullers = _pullers;
+            if (_serialized)
+            {
+                _subject.OnNext(item);
+                return pullers;
+            }
         }
+
+        // Only the one producer publishes and completes, so outside the lock the order holds.
+        _subject.OnNext(item);
+        return pullers;
     }
 
     /// <summary>Gives a published message to each pull consumer, waiting while a buffer is full.</summary>
@@ -110,21 +123,15 @@ internal sealed class MessageFanout<T>
             _failure = failure;
             pullers = _pullers;
             _pullers = [];
-            try
+            if (_serialized)
             {
-                if (failure is null)
-                {
-                    _subject.OnCompleted();
-                }
-                else
-                {
-                    _subject.OnError(failure);
-                }
+                CompleteSubject(failure);
             }
-            catch (Exception)
-            {
-                // An observer without an error handler rethrows; the stream is over either way.
-            }
+        }
+
+        if (!_serialized)
+        {
+            CompleteSubject(failure);
         }
 
         foreach (var puller in pullers)
@@ -180,6 +187,25 @@ internal sealed class MessageFanout<T>
 
             // Frees the producer if it is waiting for room in this buffer.
             buffer.Writer.TryComplete();
+        }
+    }
+
+    private void CompleteSubject(Exception? failure)
+    {
+        try
+        {
+            if (failure is null)
+            {
+                _subject.OnCompleted();
+            }
+            else
+            {
+                _subject.OnError(failure);
+            }
+        }
+        catch (Exception)
+        {
+            // An observer without an error handler rethrows; the stream is over either way.
         }
     }
 

@@ -21,7 +21,8 @@ namespace LocalChatMesh;
 /// <para>
 /// Reading starts when the first consumer attaches: a subscription to <see cref="Messages"/> or
 /// <see cref="ParticipantsChanged"/>, an enumeration of <see cref="ReadMessagesAsync"/>, a
-/// <see cref="SendAsync"/> or <see cref="DisposeAsync"/>. So consumers attached right after
+/// <see cref="SendAsync"/> or <see cref="DisposeAsync"/> (and any version 2 request, direct send or
+/// <see cref="DirectMessages"/> consumer). So consumers attached right after
 /// <see cref="ConnectAsync(IPEndPoint, string, ChatClientOptions?, CancellationToken)"/> returns see everything after <c>welcome</c>, the <c>roster</c>
 /// included. Until then unread messages wait in the socket, and <see cref="Participants"/> and
 /// <see cref="Completion"/> do not move.
@@ -201,7 +202,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         options ??= ChatClientOptions.Default;
         cancellationToken.ThrowIfCancellationRequested();
 
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket? socket = null;
         NetworkStream? stream = null;
         ServerMessageReader? reader = null;
         ChatClient? client = null;
@@ -213,6 +214,7 @@ public sealed partial class ChatClient : IAsyncDisposable
 
         try
         {
+            socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync(endPoint, deadline.Token).ConfigureAwait(false);
             stream = new NetworkStream(socket, ownsSocket: true);
             reader = new ServerMessageReader(stream, options.MaxLineLength);
@@ -258,7 +260,7 @@ public sealed partial class ChatClient : IAsyncDisposable
                     await stream.DisposeAsync().ConfigureAwait(false);
                 }
 
-                socket.Dispose();
+                socket?.Dispose();
             }
         }
     }

@@ -35,7 +35,8 @@ public sealed partial class ChatClient
     /// each request at once, so the client sends one request (join, leave, rooms, who) at a time
     /// (others wait their turn) and takes as its answer the first message that matches it: here
     /// <c>joined</c> for this room (names ignore case), or an <c>error</c> that only a join can get:
-    /// <c>invalid room name</c>, <c>too many rooms</c>, <c>already in room 'ROOM'</c>, a problem with
+    /// <c>invalid room name</c>, <c>too many rooms</c> (or <c>too many rooms on this broker</c>),
+    /// <c>already in room 'ROOM'</c>, a problem with
     /// a field of the join (<c>field 'room' …</c>, <c>missing field 'room'</c>), or
     /// <c>unknown message type 'join'</c>. Every other message, other errors included (rate limit,
     /// lag), goes on as usual; the answer itself is also published on <see cref="Messages"/>.

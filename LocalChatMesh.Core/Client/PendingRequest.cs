@@ -73,7 +73,7 @@ internal sealed class PendingRequest(RequestKind kind, string? room)
 
         return Kind switch
         {
-            RequestKind.Join => text == "too many rooms"
+            RequestKind.Join => text is "too many rooms" or "too many rooms on this broker"
                 || NamesRoom(text, "already in room '")
                 || text.StartsWith("field 'history' ", StringComparison.Ordinal)
                 || text.StartsWith("field 'after' ", StringComparison.Ordinal)

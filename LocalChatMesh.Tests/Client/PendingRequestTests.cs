@@ -31,6 +31,7 @@ public class PendingRequestTests
 
     [TestCase("invalid room name", true, true, true, false)]
     [TestCase("too many rooms", true, false, false, false)]
+    [TestCase("too many rooms on this broker", true, false, false, false)]
     [TestCase("already in room 'dev'", true, false, false, false)]
     [TestCase("already in room 'DEV'", true, false, false, false)]
     [TestCase("already in room 'ops'", false, false, false, false)]

@@ -92,8 +92,8 @@ public class ChatClientBrokerV2Tests
 
         await using var alice = await ChatClient.ConnectAsync(broker.LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         var dev = await alice.JoinAsync("dev", new ChatJoinOptions { History = 2 }).WaitAsync(Deadline);
-        await dev.SendAsync("new");
         var echoed = alice.Messages.OfType<ChatBroadcastMessage>().FirstAsync(m => m.Text == "new").ToTask();
+        await dev.SendAsync("new");
         await echoed.WaitAsync(Deadline);
 
         // Nothing consumed the room until now.

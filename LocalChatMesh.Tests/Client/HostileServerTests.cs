@@ -188,6 +188,20 @@ public class HostileServerTests
         connection.Close();
     }
 
+    [Test]
+    public void The_reader_stops_at_the_limit_instead_of_buffering_an_endless_line()
+    {
+        const int limit = 64 * 1024;
+        var endless = new EndlessStream();
+        var reader = new ServerMessageReader(endless, limit);
+
+        var exception = Assert.ThrowsAsync<ServerProtocolException>(async () => await reader.ReadAsync(CancellationToken.None));
+
+        Assert.That(exception.Message, Is.EqualTo($"the broker sent a line longer than {limit} bytes"));
+        Assert.That(endless.Served, Is.GreaterThan(limit).And.LessThan(limit + (16 * 1024)), "the limit plus at most one read");
+        reader.Complete();
+    }
+
     // Writes a line that never ends until the peer closes; returns how many bytes went out.
     private static async Task<long> FloodAsync(FakeBrokerConnection connection)
     {
@@ -209,4 +223,41 @@ public class HostileServerTests
 
     private static void AssertPrintableLine(string message) =>
         Assert.That(message.Any(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format), Is.False, message);
+
+    /// <summary>A stream of 'a' without end, counting what it served.</summary>
+    private sealed class EndlessStream : Stream
+    {
+        public long Served { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            buffer.Fill((byte)'a');
+            Served += buffer.Length;
+            return buffer.Length;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => new(Read(buffer.Span));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }

@@ -129,6 +129,41 @@ public class ChatClientBrokerV2Tests
     }
 
     [Test]
+    public async Task With_a_store_the_room_state_kept_by_the_client_resumes_across_a_broker_restart()
+    {
+        using var directory = new Storage.StoreDirectory();
+        ChatRoom before;
+        ChatBroadcastMessage lastSeen;
+        await using (var broker = await TestBroker.StartAsync(options => options with { Store = new LocalChatMesh.Storage.Sqlite.SqliteChatStore(directory.File()) }))
+        {
+            await using var alice = await ChatClient.ConnectAsync(broker.LocalEndPoint, "alice", V2).WaitAsync(Deadline);
+            before = await alice.JoinAsync("dev").WaitAsync(Deadline);
+            var seen = before.Messages.Take(1).ToList().ToTask();
+            await before.SendAsync("before the restart");
+            lastSeen = (await seen.WaitAsync(Deadline))[0];
+        }
+
+        await using (var broker = await TestBroker.StartAsync(options => options with { Store = new LocalChatMesh.Storage.Sqlite.SqliteChatStore(directory.File()) }))
+        {
+            await using var bob = await ChatClient.ConnectAsync(broker.LocalEndPoint, "bob", V2).WaitAsync(Deadline);
+            var bobDev = await bob.JoinAsync("dev").WaitAsync(Deadline);
+            var bobHears = bobDev.Messages.Take(1).ToList().ToTask();
+            await bobDev.SendAsync("while alice was away");
+            await bobHears.WaitAsync(Deadline);
+
+            await using var alice = await ChatClient.ConnectAsync(broker.LocalEndPoint, "alice", V2).WaitAsync(Deadline);
+            var after = await alice.JoinAsync("dev", new ChatJoinOptions { After = before.LastSeenId, Epoch = before.Epoch }).WaitAsync(Deadline);
+            var missed = await after.Messages.Take(1).ToList().ToTask().WaitAsync(Deadline);
+
+            Assert.That(before.LastSeenId, Is.EqualTo(lastSeen.Id));
+            Assert.That(after.Joined.Recovered, Is.True);
+            Assert.That(after.Epoch, Is.EqualTo(before.Epoch));
+            Assert.That(missed.Select(m => (m.Nickname, m.Text)), Is.EqualTo(new[] { ("bob", "while alice was away") }));
+            Assert.That(missed[0].Id, Is.GreaterThan(lastSeen.Id!.Value));
+        }
+    }
+
+    [Test]
     public async Task Refused_requests_throw_with_the_brokers_text()
     {
         await using var broker = await TestBroker.StartAsync();

@@ -147,7 +147,7 @@ public sealed partial class ChatClient
         var request = await RequestAsync(new LeaveMessage(room.Name), new PendingRequest(RequestKind.Leave, room.Name), cancellationToken).ConfigureAwait(false);
         if (request.Answer.Result is ErrorMessage error && !error.Message.StartsWith("not in room '", StringComparison.Ordinal))
         {
-            throw new ChatRequestException(error.Message);
+            throw ChatRequestException.FromBroker(error.Message);
         }
     }
 
@@ -181,7 +181,7 @@ public sealed partial class ChatClient
     };
 
     private static ChatRequestException Refused(PendingRequest request) =>
-        new(request.Answer.Result is ErrorMessage error ? error.Message : $"the broker answered '{request.WireType}' with {request.Answer.Result}");
+        ChatRequestException.FromBroker(request.Answer.Result is ErrorMessage error ? error.Message : $"the broker answered '{request.WireType}' with {request.Answer.Result}");
 
     private void RequireCapability(string capability)
     {

@@ -229,7 +229,7 @@ public sealed partial class ChatClient : IAsyncDisposable
             client = answer switch
             {
                 WelcomeMessage welcome => new ChatClient(socket, stream, reader, endPoint, options, welcome),
-                ErrorMessage error => throw new ChatHandshakeException(error.Message),
+                ErrorMessage error => throw ChatHandshakeException.FromBroker(error.Message),
                 null => throw new ChatConnectionException(CouldNotConnect(endPoint, "the broker closed the connection before welcome")),
                 _ => throw new ChatConnectionException(CouldNotConnect(endPoint, $"the server sent '{WireType(answer)}' before welcome")),
             };

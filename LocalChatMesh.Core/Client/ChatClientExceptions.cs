@@ -48,6 +48,16 @@ public class ChatHandshakeException : ChatMeshException
         ServerMessage = message;
     }
 
+    // The message is the broker's text made printable (a hostile peer's control characters
+    // escaped), so logging it is safe; ServerMessage keeps the text exactly.
+    private ChatHandshakeException(string serverMessage, bool printable)
+        : base(printable ? Printable.Escape(serverMessage) : serverMessage)
+    {
+        ServerMessage = serverMessage;
+    }
+
+    internal static ChatHandshakeException FromBroker(string serverMessage) => new(serverMessage, printable: true);
+
     /// <summary>The broker's explanation, exactly as sent, such as <c>nickname 'alice' is already in use</c>.</summary>
     public string ServerMessage { get; }
 }
@@ -111,6 +121,15 @@ public class ChatRequestException : ChatMeshException
     {
         ServerMessage = message;
     }
+
+    // As for ChatHandshakeException: a printable message, the exact text in ServerMessage.
+    private ChatRequestException(string serverMessage, bool printable)
+        : base(printable ? Printable.Escape(serverMessage) : serverMessage)
+    {
+        ServerMessage = serverMessage;
+    }
+
+    internal static ChatRequestException FromBroker(string serverMessage) => new(serverMessage, printable: true);
 
     /// <summary>Creates an exception with a message and the exception that caused it (no broker text).</summary>
     public ChatRequestException(string message, Exception innerException)

@@ -79,6 +79,20 @@ public class HostileServerTests
     }
 
     [Test]
+    public async Task A_refusal_with_control_characters_has_a_printable_message_and_the_exact_text_aside()
+    {
+        using var server = FakeBroker.Start();
+        var connecting = ChatClient.ConnectAsync(server.EndPoint, "alice");
+        using var connection = await server.AcceptAsync();
+        await connection.SendAsync(new ErrorMessage("go away\u001b[2J\nreally\u202e"));
+
+        var exception = Assert.ThrowsAsync<ChatHandshakeException>(() => connecting.WaitAsync(Deadline));
+
+        Assert.That(exception.ServerMessage, Is.EqualTo("go away\u001b[2J\nreally\u202e"));
+        Assert.That(exception.Message, Is.EqualTo("go away\\x1b[2J\\x0areally\\u202e"));
+    }
+
+    [Test]
     public async Task A_chat_message_before_welcome_is_named()
     {
         using var server = FakeBroker.Start();

@@ -24,7 +24,11 @@ public class ChatConnectionException : ChatMeshException
     }
 }
 
-/// <summary>The broker refused the handshake with an <c>error</c>, for example because the nickname is taken.</summary>
+/// <summary>
+/// The broker refused the handshake with an <c>error</c>, for example because the nickname is taken.
+/// <see cref="ServerMessage"/> is its text exactly; thrown by the client, the message is that text
+/// with any control or format characters escaped.
+/// </summary>
 public class ChatHandshakeException : ChatMeshException
 {
     /// <summary>Creates an exception with no message.</summary>
@@ -102,7 +106,7 @@ public class ChatCapabilityException : ChatMeshException
 
 /// <summary>
 /// A request to the broker (join, leave, rooms, who) was refused with an <c>error</c>, whose text
-/// is then the message and <see cref="ServerMessage"/>, or got no answer within
+/// is then <see cref="ServerMessage"/> (and the message, control characters escaped), or got no answer within
 /// <see cref="ChatClientOptions.RequestTimeout"/> (then <see cref="ServerMessage"/> is null and the
 /// inner exception is a <see cref="TimeoutException"/>).
 /// </summary>

@@ -21,8 +21,9 @@ namespace LocalChatMesh;
 /// <para>
 /// Reading starts when the first consumer attaches: a subscription to <see cref="Messages"/> or
 /// <see cref="ParticipantsChanged"/>, an enumeration of <see cref="ReadMessagesAsync"/>, a
-/// <see cref="SendAsync"/> or <see cref="DisposeAsync"/>. So consumers attached right after
-/// <see cref="ConnectAsync"/> returns see everything after <c>welcome</c>, the <c>roster</c>
+/// <see cref="SendAsync"/> or <see cref="DisposeAsync"/> (and any version 2 request, direct send or
+/// <see cref="DirectMessages"/> consumer). So consumers attached right after
+/// <see cref="ConnectAsync(IPEndPoint, string, ChatClientOptions?, CancellationToken)"/> returns see everything after <c>welcome</c>, the <c>roster</c>
 /// included. Until then unread messages wait in the socket, and <see cref="Participants"/> and
 /// <see cref="Completion"/> do not move.
 /// </para>
@@ -31,8 +32,14 @@ namespace LocalChatMesh;
 /// buffer the loop waits on, so a slow consumer slows the broker down through TCP instead of
 /// growing memory.
 /// </para>
+/// <para>
+/// Version 2 is opt-in: with <see cref="ChatClientOptions.Capabilities"/> empty (the default) the
+/// client sends the same <c>hello</c> as before and sees exactly the version 1 protocol. Asked-for
+/// and granted capabilities (<see cref="Capabilities"/>) enable rooms (<see cref="JoinAsync"/>) and
+/// direct messages (<see cref="SendDirectAsync"/>).
+/// </para>
 /// </remarks>
-public sealed class ChatClient : IAsyncDisposable
+public sealed partial class ChatClient : IAsyncDisposable
 {
     // How long a clean close waits for a send in progress, and then for the broker's end of the stream.
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(2);
@@ -45,23 +52,19 @@ public sealed class ChatClient : IAsyncDisposable
     private readonly ServerMessageReader _reader;
     private readonly ChatClientOptions _options;
     private readonly ILogger _logger;
-    private readonly Subject<ServerMessage> _messages = new();
+    private readonly MessageFanout<ServerMessage> _messages;
     private readonly BehaviorSubject<IReadOnlyList<string>> _participantsChanged;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly TaskCompletionSource _start = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<ChatClientCloseReason> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopReading = new();
-    private readonly Lock _pullersLock = new();
     private readonly Task _run;
-    private volatile Channel<ServerMessage>[] _pullers = [];
-    private bool _ended;
-    private ChatConnectionException? _failure;
     private volatile IReadOnlyList<string> _participants = Array.AsReadOnly(Array.Empty<string>());
     private volatile bool _closed;
     private volatile bool _disposing;
     private int _disposed;
 
-    private ChatClient(Socket socket, NetworkStream stream, ServerMessageReader reader, IPEndPoint endPoint, ChatClientOptions options, string nickname)
+    private ChatClient(Socket socket, NetworkStream stream, ServerMessageReader reader, IPEndPoint endPoint, ChatClientOptions options, WelcomeMessage welcome)
     {
         _socket = socket;
         _stream = stream;
@@ -69,10 +72,18 @@ public sealed class ChatClient : IAsyncDisposable
         _options = options;
         _logger = options.LoggerFactory.CreateLogger(ClientLog.Category);
         RemoteEndPoint = endPoint;
-        Nickname = nickname;
+        Nickname = welcome.Nickname;
+
+        // Only what was asked for counts as granted, whatever the peer claims.
+        Capabilities = Array.AsReadOnly(
+            (welcome.Capabilities ?? []).Where(options.Capabilities.Contains).Distinct(StringComparer.Ordinal).ToArray());
+        Session = welcome.Session;
+        ServerMaxLineLength = welcome.MaxLineLength;
         _participantsChanged = new(_participants);
-        Messages = Attach(_messages);
+        _messages = new MessageFanout<ServerMessage>(options.ReadBufferCapacity, backlog: false, attached: StartReading);
+        Messages = _messages.Observable;
         ParticipantsChanged = Attach(_participantsChanged);
+        DirectMessages = Messages.OfType<DirectDeliveryMessage>();
         _run = RunAsync();
     }
 
@@ -83,7 +94,29 @@ public sealed class ChatClient : IAsyncDisposable
     public IPEndPoint RemoteEndPoint { get; }
 
     /// <summary>
-    /// Every server message after <c>welcome</c> (roster, joins, leaves, chats, errors), from the
+    /// The version 2 capabilities the broker granted, among those asked for in
+    /// <see cref="ChatClientOptions.Capabilities"/>; empty against a version 1 broker or when none
+    /// were asked for.
+    /// </summary>
+    public IReadOnlyList<string> Capabilities { get; }
+
+    /// <summary>
+    /// The secret the broker tied to this nickname (version 2): give it as
+    /// <see cref="ChatClientOptions.Session"/> on a new connection to take the nickname back at once.
+    /// Null against a version 1 broker or for a version 1 client.
+    /// </summary>
+    public string? Session { get; }
+
+    /// <summary>
+    /// The longest line the broker accepts, in bytes, when it says (its version 2 <c>welcome</c>
+    /// carries <c>max_line_length</c>); null otherwise. Sends of longer lines are refused here with
+    /// <see cref="ArgumentException"/> rather than getting the connection closed by the broker.
+    /// </summary>
+    public int? ServerMaxLineLength { get; }
+
+    /// <summary>
+    /// Every server message after <c>welcome</c> (roster, joins, leaves, chats, errors, and the version
+    /// 2 messages too: <c>joined</c>, <c>left</c>, room chats, answers, direct messages), from the
     /// moment of subscription. Hot; observers run on the reader loop, one message at a time.
     /// Completes when the connection ends cleanly (either side closed it) and fails with
     /// <see cref="ChatConnectionException"/> when the transport fails. An observer that throws
@@ -92,9 +125,11 @@ public sealed class ChatClient : IAsyncDisposable
     public IObservable<ServerMessage> Messages { get; }
 
     /// <summary>
-    /// The other participants online, in the order the broker announced them. Updated by the
-    /// reader loop before the <c>roster</c>, <c>user_joined</c> or <c>user_left</c> that changed
-    /// it is published. After the connection ends it keeps the last known list.
+    /// The other participants online (version 1: the <c>lobby</c>), in the order the broker announced
+    /// them. Updated by the reader loop before the <c>roster</c>, <c>user_joined</c> or
+    /// <c>user_left</c> that changed it is published. After the connection ends it keeps the last
+    /// known list. A client granted <c>rooms</c> is in no lobby, so this stays empty: each
+    /// <see cref="ChatRoom.Participants"/> has its room's.
     /// </summary>
     public IReadOnlyList<string> Participants => _participants;
 
@@ -111,15 +146,50 @@ public sealed class ChatClient : IAsyncDisposable
     public Task<ChatClientCloseReason> Completion => _completion.Task;
 
     /// <summary>
-    /// Connects to a broker and completes once it has said <c>welcome</c>. The connect timeout of
-    /// <paramref name="options"/> covers the TCP connect and the handshake together.
+    /// Connects to a broker at <c>HOST:PORT</c> (as <see cref="ChatEndPoint.Parse"/> reads it:
+    /// <c>127.0.0.1:5000</c>, <c>[::1]:5000</c>, <c>localhost:5000</c>) and completes once it has said
+    /// <c>welcome</c>; otherwise as <see cref="ConnectAsync(IPEndPoint, string, ChatClientOptions?, CancellationToken)"/>.
     /// </summary>
+    /// <param name="server">The broker's address, <c>HOST:PORT</c>.</param>
+    /// <param name="nickname">The nickname to ask for; the broker trims it.</param>
+    /// <param name="options">Settings, or null for <see cref="ChatClientOptions.Default"/>.</param>
+    /// <param name="cancellationToken">Abandons the attempt.</param>
+    /// <exception cref="FormatException"><paramref name="server"/> is not such an address; the message says why.</exception>
+    /// <exception cref="ChatHandshakeException">The broker refused the handshake; its text is the message.</exception>
+    /// <exception cref="ChatConnectionException">The connection failed, timed out, closed before <c>welcome</c>, or the peer is not a chat broker.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage(
+        "ApiDesign",
+        "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The first parameters differ in type (string, IPEndPoint), so no call is ambiguous but one passing a null literal.")]
+    public static Task<ChatClient> ConnectAsync(
+        string server,
+        string nickname,
+        ChatClientOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        return ConnectAsync(ChatEndPoint.Parse(server), nickname, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Connects to a broker and completes once it has said <c>welcome</c>. The connect timeout of
+    /// <paramref name="options"/> covers the TCP connect and the handshake together. The
+    /// <c>hello</c> asks for <see cref="ChatClientOptions.Capabilities"/> (none by default: version 1).
+    /// </summary>
+    /// <remarks>
+    /// Whatever the peer does, the attempt ends with one of the exceptions below, each with a one-line
+    /// message: a peer that is not a chat broker (an HTTP server, garbage, a line without end) gives
+    /// <see cref="ChatConnectionException"/> such as <c>could not connect to 127.0.0.1:80: the server
+    /// sent something that is not the chat protocol ("HTTP/1.1 400 Bad Request")</c>, and never more
+    /// than <see cref="ChatClientOptions.MaxLineLength"/> is buffered.
+    /// </remarks>
     /// <param name="endPoint">The broker's address.</param>
     /// <param name="nickname">The nickname to ask for; the broker trims it.</param>
     /// <param name="options">Settings, or null for <see cref="ChatClientOptions.Default"/>.</param>
     /// <param name="cancellationToken">Abandons the attempt.</param>
     /// <exception cref="ChatHandshakeException">The broker refused the handshake; its text is the message.</exception>
-    /// <exception cref="ChatConnectionException">The connection failed, timed out, or closed before <c>welcome</c>.</exception>
+    /// <exception cref="ChatConnectionException">The connection failed, timed out, closed before <c>welcome</c>, or the peer is not a chat broker.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static async Task<ChatClient> ConnectAsync(
         IPEndPoint endPoint,
@@ -132,7 +202,7 @@ public sealed class ChatClient : IAsyncDisposable
         options ??= ChatClientOptions.Default;
         cancellationToken.ThrowIfCancellationRequested();
 
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket? socket = null;
         NetworkStream? stream = null;
         ServerMessageReader? reader = null;
         ChatClient? client = null;
@@ -144,18 +214,24 @@ public sealed class ChatClient : IAsyncDisposable
 
         try
         {
+            socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync(endPoint, deadline.Token).ConfigureAwait(false);
             stream = new NetworkStream(socket, ownsSocket: true);
             reader = new ServerMessageReader(stream, options.MaxLineLength);
-            var hello = MessageEncoder.Encode(new HelloMessage(nickname) { Token = options.Token });
+            var hello = MessageEncoder.Encode(new HelloMessage(nickname)
+            {
+                Token = options.Token,
+                Capabilities = options.Capabilities.Count > 0 ? options.Capabilities : null,
+                Session = options.Session,
+            });
             await stream.WriteAsync(hello, deadline.Token).ConfigureAwait(false);
             var answer = await reader.ReadAsync(deadline.Token).ConfigureAwait(false);
             client = answer switch
             {
-                WelcomeMessage welcome => new ChatClient(socket, stream, reader, endPoint, options, welcome.Nickname),
-                ErrorMessage error => throw new ChatHandshakeException(error.Message),
+                WelcomeMessage welcome => new ChatClient(socket, stream, reader, endPoint, options, welcome),
+                ErrorMessage error => throw ChatHandshakeException.FromBroker(error.Message),
                 null => throw new ChatConnectionException(CouldNotConnect(endPoint, "the broker closed the connection before welcome")),
-                _ => throw new ChatConnectionException(CouldNotConnect(endPoint, $"the broker sent {answer.GetType().Name} before welcome")),
+                _ => throw new ChatConnectionException(CouldNotConnect(endPoint, $"the server sent '{WireType(answer)}' before welcome")),
             };
             ClientLog.Connected(client._logger, endPoint, client.Nickname);
             return client;
@@ -165,8 +241,13 @@ public sealed class ChatClient : IAsyncDisposable
             var seconds = options.ConnectTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
             throw new ChatConnectionException(CouldNotConnect(endPoint, $"no welcome within {seconds} s"), exception);
         }
-        catch (Exception exception) when (exception is SocketException or IOException)
+        catch (ServerProtocolException exception)
         {
+            throw new ChatConnectionException(CouldNotConnect(endPoint, exception.HandshakeReason), exception);
+        }
+        catch (Exception exception) when (exception is not (ChatMeshException or OperationCanceledException))
+        {
+            // Socket and stream errors mostly; whatever else a hostile peer provokes still ends as one line.
             throw new ChatConnectionException(CouldNotConnect(endPoint, Reason(exception)), exception);
         }
         finally
@@ -179,7 +260,7 @@ public sealed class ChatClient : IAsyncDisposable
                     await stream.DisposeAsync().ConfigureAwait(false);
                 }
 
-                socket.Dispose();
+                socket?.Dispose();
             }
         }
     }
@@ -192,62 +273,39 @@ public sealed class ChatClient : IAsyncDisposable
     /// ends cleanly; throws <see cref="ChatConnectionException"/> when the transport failed.
     /// </summary>
     /// <param name="cancellationToken">Stops this enumeration (with <see cref="OperationCanceledException"/>); the connection stays.</param>
-    public async IAsyncEnumerable<ServerMessage> ReadMessagesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var buffer = Channel.CreateBounded<ServerMessage>(new BoundedChannelOptions(_options.ReadBufferCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
-        });
-        lock (_pullersLock)
-        {
-            if (_ended)
-            {
-                buffer.Writer.TryComplete(_failure);
-            }
-            else
-            {
-                _pullers = [.. _pullers, buffer];
-            }
-        }
-
-        StartReading();
-        try
-        {
-            await foreach (var message in buffer.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            {
-                // ReadAllAsync checks the token only when its buffer runs dry; stop promptly instead.
-                cancellationToken.ThrowIfCancellationRequested();
-                yield return message;
-            }
-        }
-        finally
-        {
-            lock (_pullersLock)
-            {
-                _pullers = Array.FindAll(_pullers, puller => puller != buffer);
-            }
-
-            // Frees the reader loop if it is waiting for room in this buffer.
-            buffer.Writer.TryComplete();
-        }
-    }
+    public IAsyncEnumerable<ServerMessage> ReadMessagesAsync(CancellationToken cancellationToken = default) =>
+        _messages.ReadAsync(cancellationToken);
 
     /// <summary>
-    /// Sends a chat line. Safe to call from several threads at once: lines go out whole, one after
-    /// another. Cancellation applies while waiting for a turn; a line that has started going out
-    /// is sent whole.
+    /// Sends a chat line (version 1: to everybody; with <c>rooms</c>: to <c>lobby</c>, use
+    /// <see cref="ChatRoom.SendAsync"/> for a room). Safe to call from several threads at once: lines
+    /// go out whole, one after another. Cancellation applies while waiting for a turn; a line that
+    /// has started going out is sent whole.
     /// </summary>
     /// <param name="text">The text of the line.</param>
     /// <param name="cancellationToken">Abandons the send while it waits for its turn.</param>
+    /// <exception cref="ArgumentException">The line is longer than the broker accepts (<see cref="ServerMaxLineLength"/>).</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
     /// <exception cref="ChatConnectionException">The connection has ended or failed.</exception>
-    public async Task SendAsync(string text, CancellationToken cancellationToken = default)
+    public Task SendAsync(string text, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return SendLineAsync(new ChatMessage(text), cancellationToken, nameof(text));
+    }
+
+    /// <summary>Encodes and sends one client message, whole, after any line already going out.</summary>
+    internal async Task SendLineAsync(ClientMessage message, CancellationToken cancellationToken, string paramName = "text")
+    {
         ThrowIfUnusable();
         StartReading();
-        var frame = MessageEncoder.Encode(new ChatMessage(text));
+        var frame = MessageEncoder.Encode(message);
+        if (ServerMaxLineLength is { } limit && frame.Length - 1 > limit)
+        {
+            throw new ArgumentException(
+                $"the line would be {frame.Length - 1} bytes, and the broker accepts at most {limit}",
+                paramName);
+        }
+
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -335,7 +393,7 @@ public sealed class ChatClient : IAsyncDisposable
     private static string Reason(Exception exception) =>
         exception is IOException { InnerException: SocketException socketException } ? socketException.Message : exception.Message;
 
-    private IObservable<T> Attach<T>(IObservable<T> source) => Observable.Create<T>(observer =>
+    private IObservable<IReadOnlyList<string>> Attach(BehaviorSubject<IReadOnlyList<string>> source) => Observable.Create<IReadOnlyList<string>>(observer =>
     {
         var subscription = source.Subscribe(observer);
         StartReading();
@@ -362,9 +420,36 @@ public sealed class ChatClient : IAsyncDisposable
         {
             while (await _reader.ReadAsync(_stopReading.Token).ConfigureAwait(false) is { } message)
             {
-                Track(message);
-                Publish(message);
-                await FeedPullersAsync(message).ConfigureAwait(false);
+                Channel<ServerMessage>[] pullers;
+                ChatRoom? room;
+                Channel<ChatBroadcastMessage>[] roomPullers = [];
+
+                // What runs inline on this loop (state, answers, observers) must know it does.
+                t_publishing = this;
+                try
+                {
+                    // The room first, so that whoever sees a chat on Messages finds it in its room too.
+                    Track(message);
+                    room = Route(message);
+                    if (room is not null && message is ChatBroadcastMessage chat)
+                    {
+                        roomPullers = room.Publish(chat);
+                    }
+
+                    Answer(message);
+                    pullers = _messages.Publish(message);
+                }
+                finally
+                {
+                    t_publishing = null;
+                }
+
+                if (roomPullers.Length > 0)
+                {
+                    await MessageFanout<ChatBroadcastMessage>.FeedAsync(roomPullers, (ChatBroadcastMessage)message, _stopReading.Token).ConfigureAwait(false);
+                }
+
+                await MessageFanout<ServerMessage>.FeedAsync(pullers, message, _stopReading.Token).ConfigureAwait(false);
             }
 
             reason = _disposing ? ChatClientCloseReason.ClosedByClient : ChatClientCloseReason.ClosedByServer;
@@ -384,86 +469,37 @@ public sealed class ChatClient : IAsyncDisposable
         End(reason, failure);
     }
 
+    // The lobby roster of version 1; messages that name a room belong to that room's participants.
     private void Track(ServerMessage message)
     {
         var current = _participants;
         string[]? next = message switch
         {
-            RosterMessage roster => [.. roster.Participants],
-            UserJoinedMessage joined when !current.Contains(joined.Nickname, StringComparer.Ordinal) => [.. current, joined.Nickname],
-            UserLeftMessage left when current.Contains(left.Nickname, StringComparer.Ordinal) =>
+            RosterMessage { Room: null } roster => [.. roster.Participants],
+            UserJoinedMessage { Room: null } joined when !current.Contains(joined.Nickname, StringComparer.Ordinal) => [.. current, joined.Nickname],
+            UserLeftMessage { Room: null } left when current.Contains(left.Nickname, StringComparer.Ordinal) =>
                 current.Where(nickname => !string.Equals(nickname, left.Nickname, StringComparison.Ordinal)).ToArray(),
             _ => null,
         };
         if (next is not null)
         {
             _participants = Array.AsReadOnly(next);
-            Publish(_participantsChanged, _participants);
-        }
-    }
-
-    private void Publish(ServerMessage message) => Publish(_messages, message);
-
-    private void Publish<T>(ISubject<T> subject, T value)
-    {
-        t_publishing = this;
-        try
-        {
-            subject.OnNext(value);
-        }
-        finally
-        {
-            t_publishing = null;
-        }
-    }
-
-    private async ValueTask FeedPullersAsync(ServerMessage message)
-    {
-        foreach (var puller in _pullers)
-        {
-            if (puller.Writer.TryWrite(message))
-            {
-                continue;
-            }
-
-            try
-            {
-                await puller.Writer.WriteAsync(message, _stopReading.Token).ConfigureAwait(false);
-            }
-            catch (ChannelClosedException)
-            {
-                // That enumeration has stopped; the others carry on.
-            }
+            _participantsChanged.OnNext(_participants);
         }
     }
 
     private void End(ChatClientCloseReason reason, ChatConnectionException? failure)
     {
         _closed = true;
-        Channel<ServerMessage>[] pullers;
-        lock (_pullersLock)
-        {
-            _ended = true;
-            _failure = failure;
-            pullers = _pullers;
-            _pullers = [];
-        }
-
-        foreach (var puller in pullers)
-        {
-            puller.Writer.TryComplete(failure);
-        }
-
+        var connectionEnded = failure ?? new ChatConnectionException($"the connection to {RemoteEndPoint} has ended");
+        Interlocked.Exchange(ref _pending, null)?.Fail(connectionEnded);
         t_publishing = this;
         try
         {
-            if (failure is null)
+            _messages.Complete(failure);
+            foreach (var room in TakeRooms())
             {
-                _messages.OnCompleted();
-            }
-            else
-            {
-                _messages.OnError(failure);
+                room.End(ChatRoomCloseReason.ConnectionEnded, failure);
             }
 
             _participantsChanged.OnCompleted();

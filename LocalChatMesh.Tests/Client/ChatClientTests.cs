@@ -107,7 +107,7 @@ public class ChatClientTests
             Assert.That(() => new ChatClientOptions { ReadBufferCapacity = 0 }, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ReadBufferCapacity must be at least 1"));
             Assert.That(() => new ChatClientOptions { ConnectTimeout = TimeSpan.Zero }, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ConnectTimeout must be positive"));
             Assert.That(new ChatClientOptions { ConnectTimeout = Timeout.InfiniteTimeSpan }.ConnectTimeout, Is.EqualTo(Timeout.InfiniteTimeSpan));
-            Assert.That(ChatClientOptions.Default.MaxLineLength, Is.EqualTo(LineFramer.DefaultMaxLineLength));
+            Assert.That(ChatClientOptions.Default.MaxLineLength, Is.EqualTo(1024 * 1024));
             Assert.That(ChatClientOptions.Default.ReadBufferCapacity, Is.EqualTo(1024));
             Assert.That(ChatClientOptions.Default.ConnectTimeout, Is.EqualTo(TimeSpan.FromSeconds(10)));
         });

@@ -53,6 +53,40 @@ internal sealed class FakeBroker : IDisposable
         return connection;
     }
 
+    /// <summary>The session secret a version 2 welcome from this fake carries.</summary>
+    public const string Session = "c2Vzc2lvbi1zZWNyZXQtMTI4LWJpdHM";
+
+    /// <summary>
+    /// Accepts a connection, reads its <c>hello</c> and welcomes it as a version 2 broker would:
+    /// granting <paramref name="grant"/> (by default everything asked for), with <see cref="Session"/>
+    /// and a <c>max_line_length</c> of 8 KiB.
+    /// </summary>
+    public async Task<FakeBrokerConnection> AcceptAndGrantAsync(IReadOnlyList<string>? grant = null, params ServerMessage[] alsoSend)
+    {
+        var connection = await AcceptAsync();
+        var hello = await connection.ReadMessageAsync<HelloMessage>();
+        connection.Hello = hello;
+        var welcome = new WelcomeMessage(hello.Nickname.Trim())
+        {
+            Capabilities = grant ?? hello.Capabilities ?? [],
+            Session = Session,
+            MaxLineLength = 8 * 1024,
+        };
+        await connection.SendAsync([welcome, .. alsoSend]);
+        return connection;
+    }
+
+    /// <summary>Connects a client asking for <paramref name="capabilities"/> and welcomes it, granting <paramref name="grant"/> (by default all asked).</summary>
+    public async Task<(ChatClient Client, FakeBrokerConnection Connection)> ConnectAsync(
+        IReadOnlyList<string> capabilities,
+        IReadOnlyList<string>? grant = null,
+        ChatClientOptions? options = null)
+    {
+        var connecting = ChatClient.ConnectAsync(EndPoint, "alice", (options ?? ChatClientOptions.Default) with { Capabilities = capabilities });
+        var connection = await AcceptAndGrantAsync(grant);
+        return (await connecting.WaitAsync(Deadline), connection);
+    }
+
     public void Dispose() => _listener.Dispose();
 }
 
@@ -68,6 +102,9 @@ internal sealed class FakeBrokerConnection : IDisposable
         _stream = new NetworkStream(socket, ownsSocket: true);
         _reader = new StreamReader(_stream, new UTF8Encoding(false));
     }
+
+    /// <summary>The client's <c>hello</c>, when a helper that reads it accepted the connection.</summary>
+    public HelloMessage? Hello { get; set; }
 
     /// <summary>The next line from the client, or null when it closed its sending side.</summary>
     public async Task<string?> ReadLineAsync() => await _reader.ReadLineAsync().WaitAsync(FakeBroker.Deadline);

@@ -29,8 +29,7 @@ internal static class ExitCodes
 
 /// <summary>
 /// What Cocona prints, in the CLI's style. Commands write to the console themselves; Cocona writes
-/// through this provider only for help and for its usage errors, so anything on <see cref="Error"/>
-/// is a usage error, and it is shown as <c>error: ...</c> like the commands' own errors.
+/// through this provider for help, for its usage errors and for an exception no command handled.
 /// </summary>
 internal sealed class CliConsole : ICoconaConsoleProvider, IDisposable
 {
@@ -44,9 +43,20 @@ internal sealed class CliConsole : ICoconaConsoleProvider, IDisposable
 
     public void Dispose() => _error.Dispose();
 
+    /// <summary>
+    /// Cocona's usage errors (<c>Error: ...</c>) become <c>error: ...</c>; an exception no command
+    /// handled becomes one <c>error: ...</c> line without its stack trace (set
+    /// <c>CHATMESH_STACK_TRACES=1</c> to see it), so no command ever ends in a stack trace.
+    /// </summary>
     private sealed class UsageErrorWriter : TextWriter
     {
+        private const string CoconaError = "Error: ";
+        private const string Unhandled = "Unhandled Exception: ";
+
+        private static readonly bool StackTraces = Environment.GetEnvironmentVariable("CHATMESH_STACK_TRACES") is "1";
+
         private readonly StringBuilder _line = new();
+        private bool _inException;
 
         public bool Written { get; private set; }
 
@@ -75,8 +85,23 @@ internal sealed class CliConsole : ICoconaConsoleProvider, IDisposable
 
             var text = _line.ToString();
             _line.Clear();
-            Written = true;
-            Console.Error.WriteLine(text.StartsWith("Error: ", StringComparison.Ordinal) ? "error: " + text["Error: ".Length..] : text);
+            if (text.StartsWith(CoconaError, StringComparison.Ordinal))
+            {
+                Written = true;
+                _inException = false;
+                text = "error: " + text[CoconaError.Length..];
+            }
+            else if (text.StartsWith(Unhandled, StringComparison.Ordinal))
+            {
+                _inException = true;
+                text = "error: " + text[Unhandled.Length..];
+            }
+            else if (_inException && !StackTraces)
+            {
+                return;
+            }
+
+            Console.Error.WriteLine(text);
             Console.Error.Flush();
         }
 

@@ -53,6 +53,12 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
             Write(TerminalRenderer.Error(exception.Message));
             return 1;
         }
+        catch (Exception exception) when (exception is InvalidDataException or IOException)
+        {
+            // Not a chat broker (HTTP, garbage, an endless line): the library reports what it read.
+            Write(TerminalRenderer.Error(exception.Message));
+            return 1;
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return 0;

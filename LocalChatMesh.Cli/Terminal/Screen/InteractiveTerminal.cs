@@ -37,6 +37,11 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
         {
             return Fail(exception.Message);
         }
+        catch (Exception exception) when (exception is InvalidDataException or IOException)
+        {
+            // Not a chat broker (HTTP, garbage, an endless line): the library reports what it read.
+            return Fail(exception.Message);
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return 0;

@@ -52,15 +52,29 @@ internal sealed class TmuxSession : IAsyncDisposable
     /// <summary>Presses keys by tmux name: Enter, BSpace, Left, Home, C-w, C-u, Up, Tab, C-c, C-d…</summary>
     public Task PressAsync(params string[] keys) => TmuxAsync(["send-keys", "-t", "chat", .. keys]);
 
+    /// <summary>Resizes the terminal, as dragging the window does (the program gets SIGWINCH).</summary>
+    public Task ResizeAsync(int width, int height) =>
+        TmuxAsync("resize-window", "-t", "chat", "-x", width.ToString(CultureInfo.InvariantCulture), "-y", height.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Sends a Unix signal (TERM, INT…) to the program in the terminal (the child of the pane's shell).</summary>
+    public async Task SignalClientAsync(string signal)
+    {
+        var shell = (await TmuxAsync("display-message", "-p", "-t", "chat", "#{pane_pid}")).Trim();
+        var children = await File.ReadAllTextAsync($"/proc/{shell}/task/{shell}/children");
+        var client = children.Split(' ', StringSplitOptions.RemoveEmptyEntries).First();
+        using var kill = Process.Start("kill", ["-" + signal, client]);
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>The screen now, one string per row, trailing spaces removed.</summary>
     public async Task<IReadOnlyList<string>> ScreenAsync()
     {
         var text = await TmuxAsync("capture-pane", "-p", "-t", "chat");
         var rows = text.Split('\n').Select(r => r.TrimEnd()).ToList();
-        // capture-pane ends with a newline: drop the empty string after it, keep the screen's own blank rows.
-        if (rows.Count > Height)
+        // Every row ends with a newline: drop the empty string after the last, keep the screen's own blank rows.
+        if (rows.Count > 0 && rows[^1].Length == 0 && text.EndsWith('\n'))
         {
-            rows.RemoveRange(Height, rows.Count - Height);
+            rows.RemoveAt(rows.Count - 1);
         }
 
         return rows;

@@ -16,6 +16,8 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
 {
     private static readonly TimeSpan EndingGrace = TimeSpan.FromSeconds(5);
 
+    private ChatLine? _lastServerError;
+
     private enum Ending
     {
         Leave,
@@ -73,6 +75,13 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
                 return Fail(failure ?? "the connection failed");
             }
 
+            // The broker's last word (`broker shutting down`) was on the screen that is gone now.
+            if (_lastServerError is { } last)
+            {
+                error.WriteLine(last.Text);
+                error.Flush();
+            }
+
             Notice(TerminalRenderer.ServerClosed);
             return 0;
         }
@@ -83,7 +92,7 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
     {
         SessionController? controller = null;
         using var screen = new ChatScreen(color, () => controller!.Completions(), () => controller!.Status());
-        controller = new SessionController(session, new Output(screen));
+        controller = new SessionController(session, new Output(screen, line => _lastServerError = line));
         controller.Start();
         using var printing = session.Messages.Subscribe(controller.OnMessage, failed, () => { });
 
@@ -150,7 +159,7 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
         output.Flush();
     }
 
-    private sealed class Output(ChatScreen screen) : ISessionOutput
+    private sealed class Output(ChatScreen screen, Action<ChatLine> serverError) : ISessionOutput
     {
         public void Show(ChatLine line) => screen.Add(line);
 
@@ -158,6 +167,11 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
         {
             if (line is not null)
             {
+                if (message is ErrorMessage)
+                {
+                    serverError(line);
+                }
+
                 screen.Add(line);
             }
         }

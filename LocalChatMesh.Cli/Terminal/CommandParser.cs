@@ -47,6 +47,7 @@ internal static class CommandParser
         "*** /msg NICK TEXT  a direct message",
         "*** /quit           leave the chat (also Ctrl+D, Ctrl+C)",
         "*** //text          send a line that starts with /",
+        "*** /help           this list; Tab completes commands, rooms and nicknames",
     ];
 
     public static ChatCommand Parse(string line)

@@ -54,6 +54,17 @@ internal static class TextWidth
         {
             var length = StringInfo.GetNextTextElementLength(text, position);
             var columns = Columns(text.AsSpan(position, length));
+            if (rowColumns + columns > width && text[position] == ' ')
+            {
+                // A space that does not fit ends the row and is dropped.
+                rows.Add(row.ToString());
+                row.Clear();
+                rowColumns = 0;
+                lastSpace = -1;
+                position += length;
+                continue;
+            }
+
             if (rowColumns + columns > width)
             {
                 if (lastSpace > 0)

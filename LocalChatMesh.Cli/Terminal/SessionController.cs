@@ -109,10 +109,27 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         output.StatusChanged();
     }
 
-    /// <summary>Acts on one typed line. Connection failures (<see cref="ChatConnectionException"/>) are the caller's to handle.</summary>
+    /// <summary>
+    /// Acts on one typed line. A request the library refuses (a <see cref="ChatMeshException"/>:
+    /// not granted, refused, no answer in time) is shown as one <c>!!!</c> line; connection
+    /// failures (<see cref="ChatConnectionException"/>) are the caller's to handle.
+    /// </summary>
     public async Task<SubmitResult> SubmitAsync(string line, CancellationToken cancellationToken)
     {
-        switch (CommandParser.Parse(line))
+        try
+        {
+            return await ActAsync(CommandParser.Parse(line), cancellationToken);
+        }
+        catch (ChatMeshException exception) when (exception is not ChatConnectionException)
+        {
+            output.Show(ChatLine.Error(exception.Message));
+            return SubmitResult.Continue;
+        }
+    }
+
+    private async Task<SubmitResult> ActAsync(ChatCommand command, CancellationToken cancellationToken)
+    {
+        switch (command)
         {
             case QuitCommand:
                 return SubmitResult.Quit;
@@ -140,8 +157,8 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
             case WhoCommand { Room: var room } when !session.SupportsRooms && (room is null || SessionRenderer.IsLobby(room)):
                 output.Show(ChatLine.Notice(LobbyRoster()));
                 break;
-            case var command when !session.SupportsRooms:
-                output.Show(ChatLine.Error($"{Describe(command)} needs rooms, which this broker does not offer (version 1)"));
+            case var other when !session.SupportsRooms:
+                output.Show(ChatLine.Error($"{Describe(other)} needs rooms, which this broker does not offer (version 1)"));
                 break;
             case JoinCommand join:
                 lock (_lock)

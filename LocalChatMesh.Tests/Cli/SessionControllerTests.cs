@@ -145,6 +145,19 @@ public class SessionControllerTests
         Assert.That(output.Lines[^1], Is.EqualTo("!!! you are not in lobby: /join a room first"));
     }
 
+    [Test]
+    public async Task A_request_the_library_refuses_is_one_error_line_and_the_session_goes_on()
+    {
+        var (session, output, controller) = Start(rooms: true);
+        session.Refusal = new ChatHandshakeException("no answer to join within 10 s");
+
+        Assert.That(await controller.SubmitAsync("/join dev", default), Is.EqualTo(SubmitResult.Continue));
+        Assert.That(output.Lines[^1], Is.EqualTo("!!! no answer to join within 10 s"));
+
+        session.Refusal = new ChatConnectionException("gone");
+        Assert.ThrowsAsync<ChatConnectionException>(() => controller.SubmitAsync("/rooms", default), "a lost connection is the caller's to handle");
+    }
+
     private static (FakeSession Session, RecordingOutput Output, SessionController Controller) Start(bool rooms, int maxLineLength = 8192)
     {
         var session = new FakeSession(rooms, maxLineLength);
@@ -188,6 +201,8 @@ public class SessionControllerTests
 
         public List<string> Calls { get; } = [];
 
+        public Exception? Refusal { get; set; }
+
         public string Nickname => "alice";
 
         public bool SupportsRooms => rooms;
@@ -230,6 +245,11 @@ public class SessionControllerTests
 
         private Task Record(string call)
         {
+            if (Refusal is { } refusal)
+            {
+                return Task.FromException(refusal);
+            }
+
             Calls.Add(call);
             return Task.CompletedTask;
         }

@@ -10,8 +10,8 @@ public sealed class ClientCommand : CoconaConsoleAppBase
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
-    /// <summary>Joins a broker's chat and chats on standard input and output.</summary>
-    [Command("client", Description = "Join a chat: print what happens, send each line typed on standard input (/quit leaves).")]
+    /// <summary>Joins a broker's chat: the interactive screen at a terminal, plain lines on standard input and output otherwise.</summary>
+    [Command("client", Description = "Join a chat: interactive at a terminal (plain lines when piped or with --plain); /help lists the commands, /quit leaves")]
     public async Task<int> ClientAsync(
         [Option("nickname", Description = "The nickname to use")] string nickname,
         [Option("server", Description = "The broker's address, HOST:PORT")] string server = "127.0.0.1:5000",

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using Cocona;
 using LocalChatMesh.Storage;
 using LocalChatMesh.Storage.Sqlite;
@@ -25,7 +27,7 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("allow-remote", Description = "Allow listening on an address other than loopback")] bool allowRemote = false,
         [Option("token", Description = "Shared secret every hello must carry (default: $CHATMESH_TOKEN, else none)")] string? token = null,
         [Option("store", Description = "A SQLite file that keeps room history across restarts (default: history in memory only)")] string? store = null,
-        [Option("log-level", Description = "Trace, Debug, Information, Warning, Error or None")] LogLevel logLevel = LogLevel.Information)
+        [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
         {
@@ -58,7 +60,7 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         }
         catch (ArgumentException exception)
         {
-            return Fail(2, exception.Message);
+            return Fail(2, FlagErrors.Translate(exception));
         }
         catch (SocketException exception)
         {
@@ -94,4 +96,55 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         Console.Error.WriteLine($"error: {message}");
         return exitCode;
     }
+}
+
+/// <summary>
+/// Says which command-line flag is wrong when <see cref="BrokerOptions.Validate"/> refuses a
+/// setting: the library names its properties (<c>MaxClients must be at least 1</c>), the user
+/// typed flags (<c>--max-clients must be at least 1</c>).
+/// </summary>
+internal static partial class FlagErrors
+{
+    // Longest names first, so MaxLineLength is not half-replaced by a shorter name.
+    private static readonly (string Property, string Flag)[] Flags =
+    [
+        (nameof(BrokerOptions.SlowConsumerCheckInterval), "--lag-grace"),
+        (nameof(BrokerOptions.OutboundSoftLimitBytes), "--queue-soft-limit"),
+        (nameof(BrokerOptions.OutboundHardLimitBytes), "--queue-hard-limit"),
+        (nameof(BrokerOptions.MaxMessagesPerSecond), "--rate-limit"),
+        (nameof(BrokerOptions.AllowNonLoopback), "--allow-remote"),
+        (nameof(BrokerOptions.HandshakeTimeout), "--handshake-timeout"),
+        (nameof(BrokerOptions.DisconnectGrace), "--disconnect-grace"),
+        (nameof(BrokerOptions.MaxLineLength), "--max-line-length"),
+        (nameof(BrokerOptions.DrainTimeout), "--drain-timeout"),
+        (nameof(BrokerOptions.MaxClients), "--max-clients"),
+        (nameof(BrokerOptions.LagGrace), "--lag-grace"),
+        (nameof(BrokerOptions.EndPoint), "--listen"),
+        (nameof(BrokerOptions.Token), "--token"),
+    ];
+
+    /// <summary>The exception's first line, with property names turned into flags and durations into seconds.</summary>
+    public static string Translate(ArgumentException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var text = exception.Message.Split('\n')[0];
+        if (exception.ParamName is { } name)
+        {
+            text = text.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal);
+        }
+
+        foreach (var (property, flag) in Flags)
+        {
+            text = Regex.Replace(text, $@"\b{property}\b", flag);
+        }
+
+        text = Duration().Replace(text, match =>
+            TimeSpan.TryParse(match.Value, CultureInfo.InvariantCulture, out var duration)
+                ? $"{duration.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s"
+                : match.Value);
+        return text.Replace("Set --allow-remote to listen there", "Pass --allow-remote to listen there", StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"-?\d+\.?\d{2}:\d{2}:\d{2}(\.\d+)?|-?\d{2}:\d{2}:\d{2}(\.\d+)?")]
+    private static partial Regex Duration();
 }

@@ -32,12 +32,16 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
     }
 
     /// <summary>Runs the session and returns the process exit code.</summary>
-    public async Task<int> RunAsync(IPEndPoint server, string nickname, CancellationToken cancellationToken)
+    public Task<int> RunAsync(IPEndPoint server, string nickname, CancellationToken cancellationToken) =>
+        RunAsync(token => V1ChatSession.ConnectAsync(server, nickname, token), cancellationToken);
+
+    /// <summary>Runs a session over whatever <paramref name="connect"/> opens; returns the process exit code.</summary>
+    public async Task<int> RunAsync(Func<CancellationToken, Task<IChatSession>> connect, CancellationToken cancellationToken)
     {
-        ChatClient client;
+        IChatSession session;
         try
         {
-            client = await ChatClient.ConnectAsync(server, nickname, cancellationToken: cancellationToken);
+            session = await connect(cancellationToken);
         }
         catch (ChatHandshakeException exception)
         {
@@ -49,17 +53,24 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
             Write(TerminalRenderer.Error(exception.Message));
             return 1;
         }
+        catch (Exception exception) when (exception is InvalidDataException or IOException)
+        {
+            // Not a chat broker (HTTP, garbage, an endless line): the library reports what it read.
+            Write(TerminalRenderer.Error(exception.Message));
+            return 1;
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return 0;
         }
 
-        await using (client)
+        await using (session)
         {
-            Show(new WelcomeMessage(client.Nickname));
-            using var printing = client.Messages.Subscribe(Show, exception => _failure = exception.Message, () => { });
+            var controller = new SessionController(session, new Output(this));
+            controller.Start();
+            using var printing = session.Messages.Subscribe(controller.OnMessage, exception => _failure = exception.Message, () => { });
             var lines = ReadInputInBackground();
-            var ending = await PumpAsync(client, lines.Reader, cancellationToken);
+            var ending = await PumpAsync(controller, session, lines.Reader, cancellationToken);
             lines.Writer.TryComplete();
             lock (_writeLock)
             {
@@ -75,7 +86,7 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
                     return 0;
                 default:
                     // Observers have seen every message by the time Completion completes.
-                    if (await EndingAsync(client) == ChatClientCloseReason.TransportFailure)
+                    if (await EndingAsync(session) == ChatClientCloseReason.TransportFailure)
                     {
                         Write(TerminalRenderer.Error(_failure ?? "the connection failed"));
                         return 1;
@@ -88,11 +99,11 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
     }
 
     // A failed send can come before the reader loop notices the end; do not wait on it for ever.
-    private static async Task<ChatClientCloseReason> EndingAsync(ChatClient client)
+    private static async Task<ChatClientCloseReason> EndingAsync(IChatSession session)
     {
         try
         {
-            return await client.Completion.WaitAsync(EndingGrace);
+            return await session.Completion.WaitAsync(EndingGrace);
         }
         catch (TimeoutException)
         {
@@ -100,20 +111,27 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
         }
     }
 
-    private static async Task<Ending> PumpAsync(ChatClient client, ChannelReader<string> lines, CancellationToken cancellationToken)
+    private static async Task<Ending> PumpAsync(SessionController controller, IChatSession session, ChannelReader<string> lines, CancellationToken cancellationToken)
     {
+        var started = false;
         while (true)
         {
             // Race the next input line against the connection ending: a pending read of standard
             // input must not keep the client alive after the broker has gone.
             var ready = lines.WaitToReadAsync(cancellationToken).AsTask();
-            if (await Task.WhenAny(ready, client.Completion) != ready)
+            if (await Task.WhenAny(ready, session.Completion) != ready)
             {
                 return Ending.ConnectionEnded;
             }
 
             try
             {
+                if (!started)
+                {
+                    started = true;
+                    await controller.JoinLobbyAsync(cancellationToken);
+                }
+
                 if (!await ready)
                 {
                     return Ending.EndOfInput;
@@ -121,14 +139,9 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
 
                 while (lines.TryRead(out var line))
                 {
-                    if (line.Trim() == "/quit")
+                    if (await controller.SubmitAsync(line, cancellationToken) == SubmitResult.Quit)
                     {
                         return Ending.Quit;
-                    }
-
-                    if (!string.IsNullOrWhiteSpace(line))
-                    {
-                        await client.SendAsync(line, cancellationToken);
                     }
                 }
             }
@@ -172,24 +185,38 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
         return lines;
     }
 
-    private void Show(ServerMessage message)
+    private void ShowMessage(ServerMessage message, ChatLine? line)
     {
         if (json)
         {
-            var line = Encoding.UTF8.GetString(MessageEncoder.Encode(message).AsSpan(..^1));
-            WriteLine(output, TextSanitizer.SanitizeJson(line), fromNetwork: true);
+            var encoded = Encoding.UTF8.GetString(MessageEncoder.Encode(message).AsSpan(..^1));
+            WriteLine(output, TextSanitizer.SanitizeJson(encoded), fromNetwork: true);
         }
-        else
+        else if (line is not null)
         {
-            var line = TerminalRenderer.Render(message);
             WriteLine(line.IsError ? error : output, line.Text, fromNetwork: true);
         }
     }
+
+    // The client's own lines (hints, refusals, /help); in JSON mode standard output carries nothing but JSON.
+    private void Show(ChatLine line) => WriteLine(line.IsError || json ? error : output, line.Text, fromNetwork: false);
 
     // The client's own notices; in JSON mode standard output carries nothing but JSON.
     private void Notice(string text) => WriteLine(json ? error : output, text, fromNetwork: false);
 
     private void Write(TerminalLine line) => WriteLine(line.IsError ? error : output, line.Text, fromNetwork: false);
+
+    private sealed class Output(ChatTerminal terminal) : ISessionOutput
+    {
+        public void Show(ChatLine line) => terminal.Show(line);
+
+        public void ShowMessage(ServerMessage message, ChatLine? line) => terminal.ShowMessage(message, line);
+
+        public void StatusChanged()
+        {
+            // Plain lines have no status line.
+        }
+    }
 
     private void WriteLine(TextWriter writer, string text, bool fromNetwork)
     {

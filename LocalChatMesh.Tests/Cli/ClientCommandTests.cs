@@ -133,7 +133,7 @@ public class ClientCommandTests
         await using var cli = CliProcess.Start("client", "--nickname", "alice", "--server", "localhost:http");
 
         Assert.That(await cli.WaitForExitAsync(), Is.EqualTo(2), cli.Transcript());
-        Assert.That(cli.ErrorLines, Is.EqualTo(new[] { "chatmesh client: --server: 'http' is not a port number from 0 to 65535" }));
+        Assert.That(cli.ErrorLines, Is.EqualTo(new[] { "error: --server: 'http' is not a port number from 0 to 65535" }));
         Assert.That(cli.OutputLines, Is.Empty);
     }
 

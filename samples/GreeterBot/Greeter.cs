@@ -19,17 +19,24 @@ public static class Greeter
     /// <param name="endPoint">The broker's address.</param>
     /// <param name="nickname">The bot's nickname.</param>
     /// <param name="cancellationToken">Makes the bot leave the chat.</param>
+    /// <returns>Why the bot stopped, for its log: asked to, or the broker closed the connection (and what it said last).</returns>
     /// <exception cref="ChatHandshakeException">The broker refused the nickname.</exception>
     /// <exception cref="ChatConnectionException">The broker could not be reached, or the connection failed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired while connecting.</exception>
-    public static async Task RunAsync(IPEndPoint endPoint, string nickname, CancellationToken cancellationToken = default)
+    public static async Task<string> RunAsync(IPEndPoint endPoint, string nickname, CancellationToken cancellationToken = default)
     {
         await using var client = await ChatClient.ConnectAsync(endPoint, nickname, cancellationToken: cancellationToken);
+        string? lastError = null;
         try
         {
             // One message at a time: while the bot answers, the client buffers what follows.
             await foreach (var message in client.ReadMessagesAsync(cancellationToken))
             {
+                if (message is ErrorMessage error)
+                {
+                    lastError = error.Message;
+                }
+
                 if (Answer(message, client.Nickname) is { } answer)
                 {
                     await client.SendAsync(answer, cancellationToken);
@@ -39,7 +46,10 @@ public static class Greeter
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Asked to stop: disposing the client below leaves the chat cleanly.
+            return "asked to stop";
         }
+
+        return lastError is null ? "the broker closed the connection" : $"the broker closed the connection ({lastError})";
     }
 
     /// <summary>What the bot says in reply to <paramref name="message"/>, or null to stay quiet.</summary>

@@ -11,7 +11,7 @@ string? Option(string name)
 
 if (!ChatEndPoint.TryParse(Option("--server") ?? "127.0.0.1:5000", out var server, out var problem))
 {
-    Console.Error.WriteLine(problem);
+    Console.Error.WriteLine($"error: --server: {problem}");
     return 2;
 }
 
@@ -32,15 +32,23 @@ void Leave(PosixSignalContext context)
 try
 {
     Console.WriteLine($"{nickname} is chatting on {server}; Ctrl+C or SIGTERM to leave");
-    await Greeter.RunAsync(server, nickname, stop.Token);
+    var reason = await Greeter.RunAsync(server, nickname, stop.Token);
+    Console.WriteLine($"{nickname} stopped: {(stop.IsCancellationRequested ? "Ctrl+C or SIGTERM" : reason)}");
     return 0;
+}
+catch (ChatHandshakeException exception)
+{
+    Console.Error.WriteLine($"error: {nickname} could not join: {exception.ServerMessage}");
+    return 1;
 }
 catch (ChatMeshException exception)
 {
-    Console.Error.WriteLine(exception.Message);
+    // A connection that could not be made, or failed while the bot was chatting.
+    Console.Error.WriteLine($"error: {nickname} stopped: {exception.Message}");
     return 1;
 }
 catch (OperationCanceledException)
 {
-    return 0; // Stopped while still connecting.
+    Console.WriteLine($"{nickname} stopped: Ctrl+C or SIGTERM while connecting");
+    return 0;
 }

@@ -1,0 +1,379 @@
+using LocalChatMesh.Protocol;
+
+namespace LocalChatMesh.Cli.Terminal;
+
+/// <summary>Where a session's lines go: plain standard output and error, or the interactive screen.</summary>
+internal interface ISessionOutput
+{
+    /// <summary>Shows one of the client's own lines (a notice, a hint, a refusal).</summary>
+    void Show(ChatLine line);
+
+    /// <summary>Shows a server message: <paramref name="line"/> is how it renders, null when it prints nothing.</summary>
+    void ShowMessage(ServerMessage message, ChatLine? line);
+
+    /// <summary>The status (rooms, unread counts, participants) changed.</summary>
+    void StatusChanged();
+}
+
+internal enum SubmitResult
+{
+    Continue,
+    Quit,
+}
+
+/// <summary>
+/// The terminal client's session logic, shared by plain and interactive mode and independent of
+/// both the terminal and the wire: typed lines become commands and requests on an
+/// <see cref="IChatSession"/>, server messages become <see cref="ChatLine"/>s, and it keeps what
+/// the status line and Tab completion need (rooms, unread counts, who is where).
+/// </summary>
+internal sealed class SessionController(IChatSession session, ISessionOutput output)
+{
+    private readonly Lock _lock = new();
+    private readonly List<RoomState> _rooms = [];
+    private string _current = SessionRenderer.Lobby;
+    private string? _switchOnJoin;
+    private IReadOnlyList<string> _listedRooms = [];
+    private ConnectionState _state = ConnectionState.Connected;
+
+    /// <summary>The room plain lines go to.</summary>
+    public string CurrentRoom
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current;
+            }
+        }
+    }
+
+    public ConnectionState State
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state;
+            }
+        }
+
+        set
+        {
+            lock (_lock)
+            {
+                _state = value;
+            }
+
+            output.StatusChanged();
+        }
+    }
+
+    /// <summary>Prints the welcome line. Call before subscribing to the session's messages.</summary>
+    public void Start()
+    {
+        lock (_lock)
+        {
+            if (!session.SupportsRooms)
+            {
+                // Without rooms the broker put us in the lobby at welcome.
+                _rooms.Add(new RoomState(SessionRenderer.Lobby));
+            }
+        }
+
+        var welcome = new WelcomeMessage(session.Nickname);
+        output.ShowMessage(welcome, SessionRenderer.Render(welcome, Context()));
+        output.StatusChanged();
+    }
+
+    /// <summary>With <c>rooms</c>, joins the lobby (PROTOCOL.md: the terminal client starts there). Call after subscribing.</summary>
+    public async Task JoinLobbyAsync(CancellationToken cancellationToken)
+    {
+        if (session.SupportsRooms)
+        {
+            await session.JoinAsync(SessionRenderer.Lobby, cancellationToken);
+        }
+    }
+
+    /// <summary>Takes one server message: updates rooms and participants, then shows its line.</summary>
+    public void OnMessage(ServerMessage message)
+    {
+        ChatLine? line;
+        lock (_lock)
+        {
+            Track(message);
+            line = SessionRenderer.Render(message, Context());
+        }
+
+        output.ShowMessage(message, line);
+        output.StatusChanged();
+    }
+
+    /// <summary>
+    /// Acts on one typed line. A request the library refuses (a <see cref="ChatMeshException"/>:
+    /// not granted, refused, no answer in time) is shown as one <c>!!!</c> line; connection
+    /// failures (<see cref="ChatConnectionException"/>) are the caller's to handle.
+    /// </summary>
+    public async Task<SubmitResult> SubmitAsync(string line, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ActAsync(CommandParser.Parse(line), cancellationToken);
+        }
+        catch (ChatMeshException exception) when (exception is not ChatConnectionException)
+        {
+            output.Show(ChatLine.Error(exception.Message));
+            return SubmitResult.Continue;
+        }
+    }
+
+    private async Task<SubmitResult> ActAsync(ChatCommand command, CancellationToken cancellationToken)
+    {
+        switch (command)
+        {
+            case QuitCommand:
+                return SubmitResult.Quit;
+            case NoCommand:
+                break;
+            case SayCommand say:
+                await SayAsync(say.Text, cancellationToken);
+                break;
+            case RefusedCommand refused:
+                output.Show(ChatLine.Error(refused.Hint));
+                break;
+            case HelpCommand:
+                foreach (var help in CommandParser.Help)
+                {
+                    output.Show(ChatLine.Notice(help));
+                }
+
+                break;
+            case DirectCommand direct:
+                await DirectAsync(direct, cancellationToken);
+                break;
+            case SwitchCommand change:
+                Switch(change.Room);
+                break;
+            case WhoCommand { Room: var room } when !session.SupportsRooms && (room is null || SessionRenderer.IsLobby(room)):
+                output.Show(ChatLine.Notice(LobbyRoster()));
+                break;
+            case var other when !session.SupportsRooms:
+                output.Show(ChatLine.Error($"{Describe(other)} needs rooms, which this broker does not offer (version 1)"));
+                break;
+            case JoinCommand join:
+                lock (_lock)
+                {
+                    if (Find(join.Room) is { } known)
+                    {
+                        _current = known.Name;
+                        known.Unread = 0;
+                        output.StatusChanged();
+                        return SubmitResult.Continue;
+                    }
+
+                    _switchOnJoin = join.Room;
+                }
+
+                await session.JoinAsync(join.Room, cancellationToken);
+                break;
+            case LeaveCommand leave:
+                await session.LeaveAsync(leave.Room ?? CurrentRoom, cancellationToken);
+                break;
+            case RoomsCommand:
+                await session.ListRoomsAsync(cancellationToken);
+                break;
+            case WhoCommand who:
+                await session.WhoAsync(who.Room ?? CurrentRoom, cancellationToken);
+                break;
+        }
+
+        return SubmitResult.Continue;
+    }
+
+    /// <summary>The status line's model right now.</summary>
+    public StatusLine Status()
+    {
+        lock (_lock)
+        {
+            var others = _rooms.Where(r => !SessionRenderer.SameRoom(r.Name, _current)).Select(r => new RoomUnread(TextSanitizer.Sanitize(r.Name), r.Unread)).ToList();
+            return new StatusLine(session.Nickname, TextSanitizer.Sanitize(_current), others, _state);
+        }
+    }
+
+    /// <summary>What Tab can complete to right now.</summary>
+    public CompletionSources Completions()
+    {
+        lock (_lock)
+        {
+            var nicknames = Find(_current)?.Participants.ToList() ?? [];
+            var rooms = _rooms.Select(r => r.Name).Concat(_listedRooms).ToList();
+            return new CompletionSources(nicknames, rooms);
+        }
+    }
+
+    /// <summary>
+    /// True when <paramref name="text"/> fits in one line the broker accepts from this client.
+    /// The broker counts the encoded JSON line without its newline, so escapes (a quote, a
+    /// control character, non-ASCII as UTF-8) count at their encoded size.
+    /// </summary>
+    public static bool Fits(ClientMessage message, int maxLineLength, out int encodedLength)
+    {
+        encodedLength = MessageEncoder.Encode(message).Length - 1;
+        return encodedLength <= maxLineLength;
+    }
+
+    private async Task SayAsync(string text, CancellationToken cancellationToken)
+    {
+        string? room;
+        lock (_lock)
+        {
+            if (session.SupportsRooms && Find(_current) is null)
+            {
+                output.Show(ChatLine.Error($"you are not in {TextSanitizer.Sanitize(_current)}: /join a room first"));
+                return;
+            }
+
+            room = session.SupportsRooms ? _current : null;
+        }
+
+        if (!CheckLength(new ChatMessage(text) { Room = room }))
+        {
+            return;
+        }
+
+        await session.SendAsync(room, text, cancellationToken);
+    }
+
+    private async Task DirectAsync(DirectCommand direct, CancellationToken cancellationToken)
+    {
+        if (!session.SupportsDirect)
+        {
+            output.Show(ChatLine.Error("/msg needs direct messages, which this broker does not offer (version 1)"));
+            return;
+        }
+
+        if (CheckLength(new DirectMessage(direct.Nickname, direct.Text)))
+        {
+            await session.DirectAsync(direct.Nickname, direct.Text, cancellationToken);
+        }
+    }
+
+    private bool CheckLength(ClientMessage message)
+    {
+        if (Fits(message, session.MaxLineLength, out var length))
+        {
+            return true;
+        }
+
+        output.Show(ChatLine.Error($"line not sent: it is {length} bytes as sent, and the broker accepts at most {session.MaxLineLength}"));
+        return false;
+    }
+
+    private void Switch(string room)
+    {
+        lock (_lock)
+        {
+            if (Find(room) is not { } known)
+            {
+                output.Show(ChatLine.Error($"you are not in {room}: /join {room} first"));
+                return;
+            }
+
+            _current = known.Name;
+            known.Unread = 0;
+        }
+
+        output.StatusChanged();
+    }
+
+    private string LobbyRoster()
+    {
+        lock (_lock)
+        {
+            var participants = Find(SessionRenderer.Lobby)?.Participants ?? [];
+            return participants.Count == 0
+                ? "*** nobody else is online"
+                : $"*** currently online: {string.Join(", ", participants.Select(TextSanitizer.Sanitize))}";
+        }
+    }
+
+    private static string Describe(ChatCommand command) => command switch
+    {
+        JoinCommand => "/join",
+        LeaveCommand => "/leave",
+        RoomsCommand => "/rooms",
+        WhoCommand => "/who",
+        _ => "this command",
+    };
+
+    // Called under the lock, before the message is rendered.
+    private void Track(ServerMessage message)
+    {
+        switch (message)
+        {
+            case RosterMessage { Room: null } roster:
+                Room(SessionRenderer.Lobby).Participants = [.. roster.Participants];
+                break;
+            case JoinedMessage joined:
+                var entered = Room(joined.Room);
+                entered.Participants = [.. joined.Participants];
+                if (_switchOnJoin is { } wanted && SessionRenderer.SameRoom(wanted, joined.Room))
+                {
+                    _current = entered.Name;
+                    _switchOnJoin = null;
+                }
+                else if (_rooms.Count == 1)
+                {
+                    _current = entered.Name;
+                }
+
+                break;
+            case LeftMessage left:
+                _rooms.RemoveAll(r => SessionRenderer.SameRoom(r.Name, left.Room));
+                if (SessionRenderer.SameRoom(left.Room, _current) && _rooms.Count > 0)
+                {
+                    _current = (Find(SessionRenderer.Lobby) ?? _rooms[0]).Name;
+                }
+
+                break;
+            case UserJoinedMessage joined when Find(joined.Room ?? SessionRenderer.Lobby) is { } room:
+                room.Participants.RemoveAll(p => string.Equals(p, joined.Nickname, StringComparison.OrdinalIgnoreCase));
+                room.Participants.Add(joined.Nickname);
+                break;
+            case UserLeftMessage left when Find(left.Room ?? SessionRenderer.Lobby) is { } room:
+                room.Participants.RemoveAll(p => string.Equals(p, left.Nickname, StringComparison.OrdinalIgnoreCase));
+                break;
+            case ChatBroadcastMessage { Room: { } chatRoom } when !SessionRenderer.SameRoom(chatRoom, _current) && Find(chatRoom) is { } room:
+                room.Unread++;
+                break;
+            case RoomListMessage list:
+                _listedRooms = [.. list.Rooms.Select(r => r.Room)];
+                break;
+        }
+    }
+
+    private RenderContext Context() => new(session.Nickname, _current);
+
+    private RoomState? Find(string room) => _rooms.Find(r => SessionRenderer.SameRoom(r.Name, room));
+
+    private RoomState Room(string room)
+    {
+        if (Find(room) is { } known)
+        {
+            return known;
+        }
+
+        var added = new RoomState(room);
+        _rooms.Add(added);
+        return added;
+    }
+
+    private sealed class RoomState(string name)
+    {
+        public string Name { get; } = name;
+
+        public List<string> Participants { get; set; } = [];
+
+        public int Unread { get; set; }
+    }
+}

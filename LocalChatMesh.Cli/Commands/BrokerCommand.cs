@@ -26,12 +26,22 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("drain-timeout", Description = "Seconds a shutdown waits for queued messages")] double drainTimeout = 2,
         [Option("allow-remote", Description = "Allow listening on an address other than loopback")] bool allowRemote = false,
         [Option("token", Description = "Shared secret every hello must carry (default: $CHATMESH_TOKEN, else none)")] string? token = null,
+        [Option("max-rooms-per-client", Description = "Most rooms one client may be in at once")] int maxRoomsPerClient = 32,
+        [Option("max-rooms", Description = "Most rooms that may exist at once")] int maxRooms = 10_000,
+        [Option("history", Description = "Chats each room keeps as history")] int history = 1000,
+        [Option("history-days", Description = "Days a chat stays in history")] double historyDays = 7,
+        [Option("history-memory", Description = "Megabytes (estimated) all rooms' history may hold in memory")] long historyMemory = 128,
         [Option("store", Description = "A SQLite file that keeps room history across restarts (default: history in memory only)")] string? store = null,
         [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
         {
             return Fail(2, $"--listen: {problem}");
+        }
+
+        if (historyMemory is < 1 or > 1024 * 1024)
+        {
+            return Fail(2, $"--history-memory must be from 1 to 1048576 megabytes; it is {historyMemory}.");
         }
 
         using var loggerFactory = Logging.Create(logLevel);
@@ -50,6 +60,12 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             AllowNonLoopback = allowRemote,
             Token = token ?? NullIfEmpty(Environment.GetEnvironmentVariable(TokenVariable)),
             LoggerFactory = loggerFactory,
+            MaxRoomsPerClient = maxRoomsPerClient,
+            MaxRooms = maxRooms,
+            HistoryMessagesPerRoom = history,
+            HistoryMaxAge = double.IsFinite(historyDays) && historyDays > 0 && historyDays < 100_000 ? TimeSpan.FromDays(historyDays) : TimeSpan.Zero,
+            HistoryBytes = historyMemory * 1024 * 1024,
+            HistoryBytesPerRoom = Math.Min(BrokerOptions.Default.HistoryBytesPerRoom, historyMemory * 1024 * 1024),
             Store = store is null ? null : new SqliteChatStore(store),
         };
 
@@ -109,6 +125,12 @@ internal static partial class FlagErrors
     private static readonly (string Property, string Flag)[] Flags =
     [
         (nameof(BrokerOptions.SlowConsumerCheckInterval), "--lag-grace"),
+        (nameof(BrokerOptions.HistoryMessagesPerRoom), "--history"),
+        (nameof(BrokerOptions.HistoryBytesPerRoom), "--history-memory"),
+        (nameof(BrokerOptions.MaxRoomsPerClient), "--max-rooms-per-client"),
+        (nameof(BrokerOptions.HistoryMaxAge), "--history-days"),
+        (nameof(BrokerOptions.HistoryBytes), "--history-memory"),
+        (nameof(BrokerOptions.MaxRooms), "--max-rooms"),
         (nameof(BrokerOptions.OutboundSoftLimitBytes), "--queue-soft-limit"),
         (nameof(BrokerOptions.OutboundHardLimitBytes), "--queue-hard-limit"),
         (nameof(BrokerOptions.MaxMessagesPerSecond), "--rate-limit"),

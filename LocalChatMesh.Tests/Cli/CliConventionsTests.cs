@@ -33,6 +33,11 @@ public class CliConventionsTests
     [TestCase(new[] { "broker", "--max-line-length", "10" }, "error: --max-line-length must be at least 64 bytes; it is 10.")]
     [TestCase(new[] { "broker", "--lag-grace", "3", "--disconnect-grace", "1.5" }, "error: --disconnect-grace must be greater than --lag-grace; it is 1.5 s.")]
     [TestCase(new[] { "broker", "--listen", "nowhere" }, "error: --listen: ")]
+    [TestCase(new[] { "broker", "--history", "-1" }, "error: --history must be zero or positive; it is -1.")]
+    [TestCase(new[] { "broker", "--history-days", "0" }, "error: --history-days must be positive; it is 0 s.")]
+    [TestCase(new[] { "broker", "--history-memory", "0" }, "error: --history-memory must be from 1 to 1048576 megabytes; it is 0.")]
+    [TestCase(new[] { "broker", "--max-rooms", "0" }, "error: --max-rooms must be at least 1; it is 0.")]
+    [TestCase(new[] { "broker", "--max-rooms-per-client", "0" }, "error: --max-rooms-per-client must be at least 1; it is 0.")]
     [TestCase(new[] { "client", "--nickname", "a", "--server", "localhost:http" }, "error: --server: ")]
     public async Task Usage_errors_exit_2_with_one_error_line(string[] arguments, string expected)
     {

@@ -66,7 +66,7 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             HistoryMaxAge = double.IsFinite(historyDays) && historyDays > 0 && historyDays < 100_000 ? TimeSpan.FromDays(historyDays) : TimeSpan.Zero,
             HistoryBytes = historyMemory * 1024 * 1024,
             HistoryBytesPerRoom = Math.Min(BrokerOptions.Default.HistoryBytesPerRoom, historyMemory * 1024 * 1024),
-            Store = store is null ? null : new SqliteChatStore(store),
+            Store = store is null ? null : OpenStore(store),
         };
 
         ChatBroker broker;
@@ -98,6 +98,12 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
 
         return 0;
     }
+
+    // Its own method, so the SQLite assemblies load only when --store is given (a broker without
+    // a store stays as light at rest as before).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "The Core interface keeps the SQLite types out of the caller's signature.")]
+    private static IChatStore OpenStore(string path) => new SqliteChatStore(path);
 
     /// <summary>The environment variable that holds the shared secret when --token is not given.</summary>
     public const string TokenVariable = "CHATMESH_TOKEN";

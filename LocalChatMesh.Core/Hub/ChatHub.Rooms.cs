@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using LocalChatMesh.Hub.Rooms;
 using LocalChatMesh.Protocol;
 
@@ -17,7 +16,9 @@ internal sealed partial class ChatHub
     // let go stay here until they reach the front or the queue is compacted.
     private readonly Queue<ChatEntry> _history = new();
     // Without a store, history dies with the process: a new epoch each start. A store keeps its own.
-    private string _epoch = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+    // It only has to differ between starts, so a random Guid serves; a cryptographic generator
+    // here would map OpenSSL into every idle broker (about 5 MB of RSS) before any client asks.
+    private string _epoch = Guid.NewGuid().ToString("N");
     private long _historyBytes;
     private int _retainedChats;
     private long _lastId;

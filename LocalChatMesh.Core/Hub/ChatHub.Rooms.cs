@@ -9,7 +9,7 @@ internal sealed partial class ChatHub
 {
     private const int MaxEchoedLength = 40;
 
-    private readonly Dictionary<string, Room> _rooms = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Room> _rooms = new(RoomNames.Comparer);
 
     // Every retained chat of every room, oldest first (ids are global, so this is also id order):
     // the global history limits and the age limit trim from its front. Entries the rooms already
@@ -66,7 +66,7 @@ internal sealed partial class ChatHub
         }
 
         // The lobby is where version 1 clients live: it can always be made.
-        if (_rooms.Count >= _options.MaxRooms && key != RoomNames.Key(Room.Lobby))
+        if (_rooms.Count >= _options.MaxRooms && !RoomNames.Comparer.Equals(key, Room.Lobby))
         {
             return null;
         }
@@ -80,7 +80,7 @@ internal sealed partial class ChatHub
     // the v1 roster (others only, nothing when alone), user_joined to the others, then live.
     private void EnterLobbyAtWelcome(ConnectionState state)
     {
-        var room = GetOrCreateRoom(Room.Lobby, RoomNames.Key(Room.Lobby))!;
+        var room = GetOrCreateRoom(Room.Lobby, Room.Lobby)!;
         var others = room.Nicknames();
         if (others.Count > 0)
         {
@@ -235,7 +235,7 @@ internal sealed partial class ChatHub
                 return;
             }
         }
-        else if (!state.Rooms.TryGetValue(RoomNames.Key(Room.Lobby), out membership))
+        else if (!state.Rooms.TryGetValue(Room.Lobby, out membership))
         {
             return;
         }

@@ -43,7 +43,7 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
     public string? Session { get; set; }
 
     /// <summary>The rooms it is in, by room key, in join order.</summary>
-    public OrderedDictionary<string, Membership> Rooms { get; } = new(StringComparer.Ordinal);
+    public OrderedDictionary<string, Membership> Rooms { get; } = new(RoomNames.Comparer);
 
     public RateLimiter? RateLimiter { get; set; }
 

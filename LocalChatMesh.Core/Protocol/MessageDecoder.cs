@@ -371,7 +371,20 @@ public static class MessageDecoder
             return index < 0 ? Field.Unknown : (Field)index;
         }
 
+        // The common names first, by length, before the rest: this runs for every field of every line.
         var name = reader.ValueSpan;
+        switch (name.Length)
+        {
+            case 4 when name.SequenceEqual("type"u8):
+                return Field.Type;
+            case 4 when name.SequenceEqual("text"u8):
+                return Field.Text;
+            case 4 when name.SequenceEqual("room"u8):
+                return Field.Room;
+            case 8 when name.SequenceEqual("nickname"u8):
+                return Field.Nickname;
+        }
+
         for (var i = 0; i < Utf8Names.Length; i++)
         {
             if (name.SequenceEqual(Utf8Names[i]))

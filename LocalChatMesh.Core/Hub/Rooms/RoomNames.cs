@@ -33,5 +33,12 @@ internal static class RoomNames
         return letterOrDigit;
     }
 
-    public static string Key(string name) => name.ToUpperInvariant();
+    /// <summary>
+    /// Compares room names: names are ASCII, so ignoring case ordinally is exact, and lookups
+    /// (one per chat) allocate no upper-cased copy.
+    /// </summary>
+    public static StringComparer Comparer => StringComparer.OrdinalIgnoreCase;
+
+    /// <summary>The key a room is filed under: its name as given, compared with <see cref="Comparer"/>.</summary>
+    public static string Key(string name) => name;
 }

@@ -437,10 +437,22 @@ public static class MessageDecoder
     }
 
     // The known fields of one line, each as the JSON gave it; only those its type needs are
-    // checked afterwards, so each type names its own problems.
+    // checked afterwards, so each type names its own problems. Its arrays are the thread's own,
+    // cleared per line: decoding runs once per line on the hot path and should allocate only the
+    // message itself.
     private struct Fields
     {
         private const int Count = (int)Field.Unknown;
+
+        [ThreadStatic]
+        private static Kind[]? t_kinds;
+
+        [ThreadStatic]
+        private static string?[]? t_strings;
+
+        [ThreadStatic]
+        private static long[]? t_integers;
+
         private Kind[]? _kinds;
         private string?[]? _strings;
         private long[]? _integers;
@@ -459,7 +471,7 @@ public static class MessageDecoder
 
         public void Store(Field field, ref Utf8JsonReader reader)
         {
-            _kinds ??= new Kind[Count];
+            _kinds ??= Rent(ref t_kinds);
             switch (reader.TokenType)
             {
                 case JsonTokenType.Null:
@@ -467,18 +479,18 @@ public static class MessageDecoder
                     break;
                 case JsonTokenType.String:
                     _kinds[(int)field] = Kind.String;
-                    (_strings ??= new string?[Count])[(int)field] = reader.GetString();
+                    (_strings ??= Rent(ref t_strings))[(int)field] = reader.GetString();
                     break;
                 case JsonTokenType.Number when reader.TryGetInt64(out var integer):
                     _kinds[(int)field] = Kind.Integer;
-                    (_integers ??= new long[Count])[(int)field] = integer;
+                    (_integers ??= Rent(ref t_integers))[(int)field] = integer;
                     break;
                 case JsonTokenType.Number:
                     _kinds[(int)field] = Kind.Number;
                     break;
                 case JsonTokenType.True or JsonTokenType.False:
                     _kinds[(int)field] = Kind.Bool;
-                    (_integers ??= new long[Count])[(int)field] = reader.TokenType == JsonTokenType.True ? 1 : 0;
+                    (_integers ??= Rent(ref t_integers))[(int)field] = reader.TokenType == JsonTokenType.True ? 1 : 0;
                     break;
                 case JsonTokenType.StartArray when field == Field.Rooms:
                     Rooms = ReadRooms(ref reader);
@@ -502,6 +514,15 @@ public static class MessageDecoder
                     reader.Skip();
                     break;
             }
+        }
+
+        // The thread's array, cleared. A line is decoded completely before the next one starts on
+        // this thread, and nothing keeps the arrays past the decoder's return.
+        private static T[] Rent<T>(ref T[]? cached)
+        {
+            var array = cached ??= new T[Count];
+            Array.Clear(array);
+            return array;
         }
 
         public readonly bool RequireString(Field field, [NotNullWhen(true)] out string? value, out string? error)

@@ -8,8 +8,12 @@ namespace LocalChatMesh.Hub.Rooms;
 /// </summary>
 internal abstract class RoomEntry(Room room)
 {
-    private const int Forms = (int)WireForm.History + 1;
-    private byte[]?[]? _frames;
+    // One field per form rather than an array: one allocation less per chat on the hot path.
+    private byte[]? _v1;
+    private byte[]? _meta;
+    private byte[]? _rooms;
+    private byte[]? _roomsMeta;
+    private byte[]? _history;
 
     public Room Room { get; } = room;
 
@@ -22,11 +26,14 @@ internal abstract class RoomEntry(Room room)
     /// <summary>An estimate of the memory it holds while retained, for the history byte limits.</summary>
     public abstract long SizeBytes { get; }
 
-    public byte[] Frame(WireForm form)
+    public byte[] Frame(WireForm form) => form switch
     {
-        _frames ??= new byte[]?[Forms];
-        return _frames[(int)form] ??= MessageEncoder.Encode(Build(form));
-    }
+        WireForm.V1 => _v1 ??= Encode(form),
+        WireForm.Meta => _meta ??= Encode(form),
+        WireForm.Rooms => _rooms ??= Encode(form),
+        WireForm.RoomsMeta => _roomsMeta ??= Encode(form),
+        _ => _history ??= Encode(form),
+    };
 
     /// <summary>
     /// Lets the live frames go once the fan-out is done: the queues hold them as long as they need,
@@ -34,11 +41,13 @@ internal abstract class RoomEntry(Room room)
     /// </summary>
     public void ForgetLiveFrames()
     {
-        if (_frames is not null)
-        {
-            Array.Clear(_frames, 0, (int)WireForm.History);
-        }
+        _v1 = null;
+        _meta = null;
+        _rooms = null;
+        _roomsMeta = null;
     }
+
+    private byte[] Encode(WireForm form) => MessageEncoder.Encode(Build(form));
 
     protected abstract ServerMessage Build(WireForm form);
 }

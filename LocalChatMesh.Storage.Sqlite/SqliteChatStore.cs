@@ -343,7 +343,7 @@ public sealed class SqliteChatStore : IChatStore
                 throw new InvalidOperationException("The store is not open: call OpenAsync first.");
             }
 
-            CheckIds(batch, _lastId);
+            StoredChatBatch.EnsureIncreasingIds(batch, _lastId);
             if (batch.Count == 0)
             {
                 return;
@@ -400,22 +400,6 @@ public sealed class SqliteChatStore : IChatStore
         _connection = null;
     }
 
-    private static void CheckIds(IReadOnlyList<StoredChat> batch, long lastId)
-    {
-        var previous = lastId;
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var chat = batch[i] ?? throw new ArgumentException($"The batch holds null at index {i}.", nameof(batch));
-            if (chat.Id <= previous)
-            {
-                throw new ArgumentException(
-                    $"Ids must increase and be above the last id stored ({lastId}): id {chat.Id} at index {i} follows {previous}.",
-                    nameof(batch));
-            }
-
-            previous = chat.Id;
-        }
-    }
 
     // Unix milliseconds before which messages are too old, or null when nothing is.
     private static long? OldestKept(ChatStoreRetention retention, DateTimeOffset now) =>

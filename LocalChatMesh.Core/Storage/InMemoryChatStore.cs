@@ -54,7 +54,7 @@ public sealed class InMemoryChatStore : IChatStore
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var retention = _retention ?? throw new InvalidOperationException("The store is not open: call OpenAsync first.");
-            CheckIds(batch, _lastId);
+            StoredChatBatch.EnsureIncreasingIds(batch, _lastId);
             foreach (var chat in batch)
             {
                 if (!_rooms.TryGetValue(chat.Room, out var room))
@@ -116,23 +116,6 @@ public sealed class InMemoryChatStore : IChatStore
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Checks that a batch's ids increase and are above <paramref name="lastId"/>.</summary>
-    internal static void CheckIds(IReadOnlyList<StoredChat> batch, long lastId)
-    {
-        var previous = lastId;
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var chat = batch[i] ?? throw new ArgumentException($"The batch holds null at index {i}.", nameof(batch));
-            if (chat.Id <= previous)
-            {
-                throw new ArgumentException(
-                    $"Ids must increase and be above the last id stored ({lastId}): id {chat.Id} at index {i} follows {previous}.",
-                    nameof(batch));
-            }
-
-            previous = chat.Id;
-        }
-    }
 
     /// <summary>A new epoch: 128 random bits as 32 lowercase hex digits.</summary>
     internal static string NewEpoch() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));

@@ -35,8 +35,8 @@ public sealed partial class ChatClient
     /// <see cref="ChatClientOptions.Reconnect"/> then <see cref="ChatConnectionState.Closed"/> with why.
     /// With a policy, a lost connection goes <see cref="ChatConnectionState.Reconnecting"/> (attempt
     /// and delay), <see cref="ChatConnectionState.Connecting"/> when the attempt dials, and back to
-    /// <see cref="ChatConnectionState.Connected"/> once every room is joined again (or Reconnecting
-    /// for the next attempt); <see cref="ChatConnectionState.Closed"/> ends it (disposed, a refused
+    /// <see cref="ChatConnectionState.Connected"/> once every room is joined again and has published
+    /// its <see cref="ChatRoom.Resumes"/> (or Reconnecting for the next attempt); <see cref="ChatConnectionState.Closed"/> ends it (disposed, a refused
     /// handshake, or <see cref="ChatReconnectPolicy.MaxAttempts"/> used up) and completes the stream.
     /// </summary>
     /// <remarks>
@@ -98,6 +98,7 @@ public sealed partial class ChatClient
     {
         _usable = false;
         _linkUp = false;
+        connection.Lost.Cancel();
         if (_options.Reconnect is not null && !_disposing)
         {
             Interlocked.Exchange(ref _pending, null)?.Fail(new ChatConnectionException($"the connection to {connection.EndPoint} was lost"));
@@ -221,6 +222,8 @@ public sealed partial class ChatClient
     private async Task RestoreAsync(int attempt)
     {
         var resume = Capabilities.Contains(ChatCapabilities.History, StringComparer.Ordinal);
+        var connection = _connection;
+        var rejoined = new List<ChatRoom>();
         try
         {
             foreach (var room in Rooms)
@@ -250,6 +253,24 @@ public sealed partial class ChatClient
                     // The broker will not have this client in the room any more (a room limit, say).
                     Remove(room.Name)?.End(ChatRoomCloseReason.RemovedByServer, failure: null);
                 }
+                else
+                {
+                    rejoined.Add(room);
+                }
+            }
+
+            // Connected comes after every room's resume, so an app hears "recovered" or "may be
+            // missing" for each room first. A replay that does not end as announced is not waited
+            // for past the request timeout.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReconnecting.Token, connection.Lost.Token);
+            try
+            {
+                var replays = Task.WhenAll(rejoined.Select(room => room.ResumeDone));
+                await (_options.RequestTimeout == Timeout.InfiniteTimeSpan ? replays.WaitAsync(stop.Token) : replays.WaitAsync(_options.RequestTimeout, stop.Token)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Go on: the resume will be published when its replay ends.
             }
         }
         catch (Exception exception) when (exception is ChatConnectionException or OperationCanceledException or ObjectDisposedException)
@@ -309,6 +330,9 @@ internal sealed class ClientConnection(Socket socket, NetworkStream stream, Serv
     public ServerMessageReader Reader { get; } = reader;
 
     public IPEndPoint EndPoint { get; } = endPoint;
+
+    /// <summary>Cancelled when the connection can carry nothing more.</summary>
+    public CancellationTokenSource Lost { get; } = new();
 
     /// <summary>Closes it; its reader is done (its loop has ended, or never ran).</summary>
     public void Dispose()

@@ -151,8 +151,10 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// Connects to a broker at <c>HOST:PORT</c> (as <see cref="ChatEndPoint.Parse"/> reads it:
     /// <c>127.0.0.1:5000</c>, <c>[::1]:5000</c>, <c>localhost:5000</c>) and completes once it has said
     /// <c>welcome</c>; otherwise as <see cref="ConnectAsync(IPEndPoint, string, ChatClientOptions?, CancellationToken)"/>.
+    /// Several brokers of one chat, comma-separated (<c>127.0.0.1:5000,127.0.0.1:5001</c>), are tried
+    /// in turn as <see cref="ConnectAsync(IReadOnlyList{IPEndPoint}, string, ChatClientOptions?, CancellationToken)"/> does.
     /// </summary>
-    /// <param name="server">The broker's address, <c>HOST:PORT</c>.</param>
+    /// <param name="server">The broker's address, <c>HOST:PORT</c>, or several, comma-separated.</param>
     /// <param name="nickname">The nickname to ask for; the broker trims it.</param>
     /// <param name="options">Settings, or null for <see cref="ChatClientOptions.Default"/>.</param>
     /// <param name="cancellationToken">Abandons the attempt.</param>

@@ -6,7 +6,7 @@ public enum ChatConnectionState
     /// <summary>A reconnect attempt is dialing the broker and saying <c>hello</c>.</summary>
     Connecting,
 
-    /// <summary>Connected: after a reconnect, once every room has been joined again.</summary>
+    /// <summary>Connected: after a reconnect, once every room has been joined again and its <see cref="ChatRoom.Resumes"/> published.</summary>
     Connected,
 
     /// <summary>The connection was lost (or an attempt failed); the next attempt waits for its delay.</summary>

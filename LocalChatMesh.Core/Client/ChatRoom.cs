@@ -43,6 +43,7 @@ public sealed class ChatRoom : IAsyncDisposable
     private long? _highestDelivered;
     private long? _resumeTarget;
     private int _replayed;
+    private TaskCompletionSource _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal ChatRoom(ChatClient client, JoinedMessage joined, int capacity)
     {
@@ -255,6 +256,7 @@ public sealed class ChatRoom : IAsyncDisposable
     {
         _joined = joined;
         _resumeTarget = null;
+        _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         if (joined.Recovered == true)
         {
             if (joined.LastId is { } target && LastSeenId is { } after && target > after)
@@ -264,7 +266,7 @@ public sealed class ChatRoom : IAsyncDisposable
             }
             else
             {
-                _resumes.OnNext(new ChatRoomResume(Recovered: true, Replayed: 0));
+                Resumed(new ChatRoomResume(Recovered: true, Replayed: 0));
             }
         }
         else
@@ -272,7 +274,7 @@ public sealed class ChatRoom : IAsyncDisposable
             Epoch = joined.Epoch;
             LastSeenId = joined.LastId;
             _highestDelivered = null;
-            _resumes.OnNext(new ChatRoomResume(Recovered: false, Replayed: 0));
+            Resumed(new ChatRoomResume(Recovered: false, Replayed: 0));
         }
 
         lock (_participantsLock)
@@ -285,10 +287,25 @@ public sealed class ChatRoom : IAsyncDisposable
         }
     }
 
+    /// <summary>Completes once the latest rejoin's resume has been published (its replay delivered).</summary>
+    internal Task ResumeDone => Volatile.Read(ref _resumed).Task;
+
     private void FinishResume()
     {
         _resumeTarget = null;
-        _resumes.OnNext(new ChatRoomResume(Recovered: true, Replayed: _replayed));
+        Resumed(new ChatRoomResume(Recovered: true, Replayed: _replayed));
+    }
+
+    private void Resumed(ChatRoomResume resume)
+    {
+        try
+        {
+            _resumes.OnNext(resume);
+        }
+        finally
+        {
+            _resumed.TrySetResult();
+        }
     }
 
     /// <summary>Ends the room once, with why; completes its streams (failing <see cref="Messages"/> with <paramref name="failure"/>).</summary>
@@ -300,6 +317,7 @@ public sealed class ChatRoom : IAsyncDisposable
         }
 
         _messages.Complete(failure);
+        Volatile.Read(ref _resumed).TrySetResult();
         try
         {
             _resumes.OnCompleted();

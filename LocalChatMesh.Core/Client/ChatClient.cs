@@ -176,7 +176,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         var endPoints = server.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         return endPoints.Length > 1
             ? ConnectAsync(Array.ConvertAll(endPoints, ChatEndPoint.Parse), nickname, options, cancellationToken)
-            : ConnectAsync(ChatEndPoint.Parse(server), nickname, options, cancellationToken);
+            : ConnectAsync(ChatEndPoint.Parse(endPoints.Length == 1 ? endPoints[0] : server), nickname, options, cancellationToken);
     }
 
     /// <summary>

@@ -192,18 +192,19 @@ public sealed partial class ChatClient
     }
 
     /// <summary>Sends a request once none is outstanding, and waits for its answer (or refusal).</summary>
-    private async Task<PendingRequest> RequestAsync(ClientMessage message, PendingRequest request, CancellationToken cancellationToken)
+    private async Task<PendingRequest> RequestAsync(ClientMessage message, PendingRequest request, CancellationToken cancellationToken, bool restoring = false)
     {
-        ThrowIfUnusable();
+        ThrowIfUnusable(restoring);
         StartReading();
         await _requestLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // Installed before the line goes out, so an answer cannot slip past. End() fails whatever
-            // is installed; one installed after End() ran is caught by the check that follows.
+            // Installed before the line goes out, so an answer cannot slip past. End() and a lost
+            // connection fail whatever is installed; one installed after that is caught by the check
+            // that follows.
             Interlocked.Exchange(ref _pending, request);
-            ThrowIfUnusable();
-            await SendLineAsync(message, cancellationToken, "room").ConfigureAwait(false);
+            ThrowIfUnusable(restoring);
+            await SendLineAsync(message, cancellationToken, "room", restoring).ConfigureAwait(false);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             if (_options.RequestTimeout != Timeout.InfiniteTimeSpan)
             {
@@ -263,6 +264,11 @@ public sealed partial class ChatClient
 
         switch (message)
         {
+            case JoinedMessage joined when request.Rejoining is { } rejoined:
+                // The same room object goes on after a reconnect: its consumers stay attached.
+                rejoined.Rejoined(joined);
+                request.JoinedRoom = rejoined;
+                break;
             case JoinedMessage joined:
                 // Registered here, on the reader loop, so the history right behind joined finds its room.
                 var room = new ChatRoom(this, joined, _options.ReadBufferCapacity);

@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -47,9 +48,6 @@ public sealed partial class ChatClient : IAsyncDisposable
     [ThreadStatic]
     private static ChatClient? t_publishing;
 
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-    private readonly ServerMessageReader _reader;
     private readonly ChatClientOptions _options;
     private readonly ILogger _logger;
     private readonly MessageFanout<ServerMessage> _messages;
@@ -60,25 +58,25 @@ public sealed partial class ChatClient : IAsyncDisposable
     private readonly CancellationTokenSource _stopReading = new();
     private readonly Task _run;
     private volatile IReadOnlyList<string> _participants = Array.AsReadOnly(Array.Empty<string>());
+    private volatile ClientConnection _connection;
     private volatile bool _closed;
     private volatile bool _disposing;
     private int _disposed;
 
-    private ChatClient(Socket socket, NetworkStream stream, ServerMessageReader reader, IPEndPoint endPoint, ChatClientOptions options, WelcomeMessage welcome)
+    private ChatClient(ClientConnection connection, IReadOnlyList<IPEndPoint> endPoints, ChatClientOptions options, WelcomeMessage welcome)
     {
-        _socket = socket;
-        _stream = stream;
-        _reader = reader;
+        _connection = connection;
+        _endPoints = endPoints;
+        _endPointIndex = Math.Max(0, IndexOf(endPoints, connection.EndPoint));
         _options = options;
         _logger = options.LoggerFactory.CreateLogger(ClientLog.Category);
-        RemoteEndPoint = endPoint;
         Nickname = welcome.Nickname;
-
-        // Only what was asked for counts as granted, whatever the peer claims.
-        Capabilities = Array.AsReadOnly(
-            (welcome.Capabilities ?? []).Where(options.Capabilities.Contains).Distinct(StringComparer.Ordinal).ToArray());
-        Session = welcome.Session;
-        ServerMaxLineLength = welcome.MaxLineLength;
+        Capabilities = Granted(options, welcome);
+        _session = welcome.Session;
+        _serverMaxLineLength = welcome.MaxLineLength;
+        _status = new ChatConnectionStatus(ChatConnectionState.Connected, 0, null, null);
+        _states = new(_status);
+        ConnectionStates = _states.AsObservable();
         _participantsChanged = new(_participants);
         _messages = new MessageFanout<ServerMessage>(options.ReadBufferCapacity, backlog: false, attached: StartReading);
         Messages = _messages.Observable;
@@ -90,8 +88,8 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// <summary>The nickname the broker reserved for this client, as it echoed it (trimmed).</summary>
     public string Nickname { get; }
 
-    /// <summary>The broker's address.</summary>
-    public IPEndPoint RemoteEndPoint { get; }
+    /// <summary>The broker's address: the one connected to, or last connected to while reconnecting.</summary>
+    public IPEndPoint RemoteEndPoint => _connection.EndPoint;
 
     /// <summary>
     /// The version 2 capabilities the broker granted, among those asked for in
@@ -103,16 +101,17 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// <summary>
     /// The secret the broker tied to this nickname (version 2): give it as
     /// <see cref="ChatClientOptions.Session"/> on a new connection to take the nickname back at once.
-    /// Null against a version 1 broker or for a version 1 client.
+    /// Null against a version 1 broker or for a version 1 client. A reconnect
+    /// (<see cref="ChatClientOptions.Reconnect"/>) sends it by itself, and keeps the one it gets back.
     /// </summary>
-    public string? Session { get; }
+    public string? Session => _session;
 
     /// <summary>
     /// The longest line the broker accepts, in bytes, when it says (its version 2 <c>welcome</c>
     /// carries <c>max_line_length</c>); null otherwise. Sends of longer lines are refused here with
     /// <see cref="ArgumentException"/> rather than getting the connection closed by the broker.
     /// </summary>
-    public int? ServerMaxLineLength { get; }
+    public int? ServerMaxLineLength => _serverMaxLineLength;
 
     /// <summary>
     /// Every server message after <c>welcome</c> (roster, joins, leaves, chats, errors, and the version
@@ -120,7 +119,9 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// moment of subscription. Hot; observers run on the reader loop, one message at a time.
     /// Completes when the connection ends cleanly (either side closed it) and fails with
     /// <see cref="ChatConnectionException"/> when the transport fails. An observer that throws
-    /// ends the connection as a transport failure.
+    /// ends the connection as a transport failure. With <see cref="ChatClientOptions.Reconnect"/>
+    /// it goes on across reconnects, and ends only when the client is finally
+    /// <see cref="ChatConnectionState.Closed"/>.
     /// </summary>
     public IObservable<ServerMessage> Messages { get; }
 
@@ -141,7 +142,8 @@ public sealed partial class ChatClient : IAsyncDisposable
 
     /// <summary>
     /// Completes, never faults, when the connection has ended, with why it ended. Messages still
-    /// reach observers before it completes.
+    /// reach observers before it completes. With <see cref="ChatClientOptions.Reconnect"/> it
+    /// completes only when the client is finally <see cref="ChatConnectionState.Closed"/>.
     /// </summary>
     public Task<ChatClientCloseReason> Completion => _completion.Task;
 
@@ -149,8 +151,10 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// Connects to a broker at <c>HOST:PORT</c> (as <see cref="ChatEndPoint.Parse"/> reads it:
     /// <c>127.0.0.1:5000</c>, <c>[::1]:5000</c>, <c>localhost:5000</c>) and completes once it has said
     /// <c>welcome</c>; otherwise as <see cref="ConnectAsync(IPEndPoint, string, ChatClientOptions?, CancellationToken)"/>.
+    /// Several brokers of one chat, comma-separated (<c>127.0.0.1:5000,127.0.0.1:5001</c>), are tried
+    /// in turn as <see cref="ConnectAsync(IReadOnlyList{IPEndPoint}, string, ChatClientOptions?, CancellationToken)"/> does.
     /// </summary>
-    /// <param name="server">The broker's address, <c>HOST:PORT</c>.</param>
+    /// <param name="server">The broker's address, <c>HOST:PORT</c>, or several, comma-separated.</param>
     /// <param name="nickname">The nickname to ask for; the broker trims it.</param>
     /// <param name="options">Settings, or null for <see cref="ChatClientOptions.Default"/>.</param>
     /// <param name="cancellationToken">Abandons the attempt.</param>
@@ -169,7 +173,63 @@ public sealed partial class ChatClient : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(server);
-        return ConnectAsync(ChatEndPoint.Parse(server), nickname, options, cancellationToken);
+        var endPoints = server.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return endPoints.Length > 1
+            ? ConnectAsync(Array.ConvertAll(endPoints, ChatEndPoint.Parse), nickname, options, cancellationToken)
+            : ConnectAsync(ChatEndPoint.Parse(endPoints.Length == 1 ? endPoints[0] : server), nickname, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Connects to the first of several brokers of one chat that answers, trying them in turn, and
+    /// completes once it has said <c>welcome</c>; a reconnect (<see cref="ChatClientOptions.Reconnect"/>)
+    /// tries them in turn too, starting with the one last connected to. Otherwise as
+    /// <see cref="ConnectAsync(IPEndPoint, string, ChatClientOptions?, CancellationToken)"/>; a refused
+    /// handshake is thrown at once, without trying the others.
+    /// </summary>
+    /// <param name="endPoints">The brokers' addresses, at least one.</param>
+    /// <param name="nickname">The nickname to ask for; the broker trims it.</param>
+    /// <param name="options">Settings, or null for <see cref="ChatClientOptions.Default"/>.</param>
+    /// <param name="cancellationToken">Abandons the attempt.</param>
+    /// <exception cref="ArgumentException"><paramref name="endPoints"/> is empty or holds null.</exception>
+    /// <exception cref="ChatHandshakeException">A broker refused the handshake; its text is the message.</exception>
+    /// <exception cref="ChatConnectionException">No broker could be reached; the message names each failure.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage(
+        "ApiDesign",
+        "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The first parameters differ in type (string, IPEndPoint, a list of them), so no call is ambiguous but one passing a null literal.")]
+    public static async Task<ChatClient> ConnectAsync(
+        IReadOnlyList<IPEndPoint> endPoints,
+        string nickname,
+        ChatClientOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endPoints);
+        ArgumentNullException.ThrowIfNull(nickname);
+        if (endPoints.Count == 0 || endPoints.Contains(null!))
+        {
+            throw new ArgumentException("Give at least one broker address, and no null.", nameof(endPoints));
+        }
+
+        options ??= ChatClientOptions.Default;
+        var list = Array.AsReadOnly(endPoints.ToArray());
+        var failures = new List<ChatConnectionException>();
+        foreach (var endPoint in list)
+        {
+            try
+            {
+                var (connection, welcome) = await OpenAsync(endPoint, nickname, options, options.Session, cancellationToken).ConfigureAwait(false);
+                return Created(connection, list, options, welcome);
+            }
+            catch (ChatConnectionException exception)
+            {
+                failures.Add(exception);
+            }
+        }
+
+        throw failures.Count == 1
+            ? failures[0]
+            : new ChatConnectionException(string.Join("; ", failures.Select(failure => failure.Message)), failures[^1]);
     }
 
     /// <summary>
@@ -200,12 +260,31 @@ public sealed partial class ChatClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(endPoint);
         ArgumentNullException.ThrowIfNull(nickname);
         options ??= ChatClientOptions.Default;
+        var (connection, welcome) = await OpenAsync(endPoint, nickname, options, options.Session, cancellationToken).ConfigureAwait(false);
+        return Created(connection, Array.AsReadOnly(new[] { endPoint }), options, welcome);
+    }
+
+    private static ChatClient Created(ClientConnection connection, IReadOnlyList<IPEndPoint> endPoints, ChatClientOptions options, WelcomeMessage welcome)
+    {
+        var client = new ChatClient(connection, endPoints, options, welcome);
+        ClientLog.Connected(client._logger, connection.EndPoint, client.Nickname);
+        return client;
+    }
+
+    /// <summary>Dials, says <c>hello</c> and reads <c>welcome</c>; every failure is one of the documented exceptions.</summary>
+    private static async Task<(ClientConnection Connection, WelcomeMessage Welcome)> OpenAsync(
+        IPEndPoint endPoint,
+        string nickname,
+        ChatClientOptions options,
+        string? session,
+        CancellationToken cancellationToken)
+    {
         cancellationToken.ThrowIfCancellationRequested();
 
         Socket? socket = null;
         NetworkStream? stream = null;
         ServerMessageReader? reader = null;
-        ChatClient? client = null;
+        ClientConnection? connection = null;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (options.ConnectTimeout != Timeout.InfiniteTimeSpan)
         {
@@ -222,19 +301,19 @@ public sealed partial class ChatClient : IAsyncDisposable
             {
                 Token = options.Token,
                 Capabilities = options.Capabilities.Count > 0 ? options.Capabilities : null,
-                Session = options.Session,
+                Session = session,
             });
             await stream.WriteAsync(hello, deadline.Token).ConfigureAwait(false);
             var answer = await reader.ReadAsync(deadline.Token).ConfigureAwait(false);
-            client = answer switch
+            var welcome = answer switch
             {
-                WelcomeMessage welcome => new ChatClient(socket, stream, reader, endPoint, options, welcome),
+                WelcomeMessage message => message,
                 ErrorMessage error => throw ChatHandshakeException.FromBroker(error.Message),
                 null => throw new ChatConnectionException(CouldNotConnect(endPoint, "the broker closed the connection before welcome")),
                 _ => throw new ChatConnectionException(CouldNotConnect(endPoint, $"the server sent '{WireType(answer)}' before welcome")),
             };
-            ClientLog.Connected(client._logger, endPoint, client.Nickname);
-            return client;
+            connection = new ClientConnection(socket, stream, reader, endPoint);
+            return (connection, welcome);
         }
         catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
         {
@@ -252,7 +331,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
         finally
         {
-            if (client is null)
+            if (connection is null)
             {
                 reader?.Complete();
                 if (stream is not null)
@@ -282,11 +361,18 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// go out whole, one after another. Cancellation applies while waiting for a turn; a line that
     /// has started going out is sent whole.
     /// </summary>
+    /// <remarks>
+    /// While the client is reconnecting (<see cref="ConnectionState"/> is not
+    /// <see cref="ChatConnectionState.Connected"/>) nothing is queued: the send throws
+    /// <see cref="ChatConnectionException"/> at once, and the line was not sent. A line is never sent
+    /// twice: one written before the connection was lost is not sent again (if the broker did not
+    /// read it, it is lost; with <c>meta</c> and a resumed room its echo tells whether it arrived).
+    /// </remarks>
     /// <param name="text">The text of the line.</param>
     /// <param name="cancellationToken">Abandons the send while it waits for its turn.</param>
     /// <exception cref="ArgumentException">The line is longer than the broker accepts (<see cref="ServerMaxLineLength"/>).</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
-    /// <exception cref="ChatConnectionException">The connection has ended or failed.</exception>
+    /// <exception cref="ChatConnectionException">The connection has ended or failed, or the client is reconnecting.</exception>
     public Task SendAsync(string text, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -294,9 +380,13 @@ public sealed partial class ChatClient : IAsyncDisposable
     }
 
     /// <summary>Encodes and sends one client message, whole, after any line already going out.</summary>
-    internal async Task SendLineAsync(ClientMessage message, CancellationToken cancellationToken, string paramName = "text")
+    /// <param name="message">The line.</param>
+    /// <param name="cancellationToken">Abandons the send while it waits for its turn.</param>
+    /// <param name="paramName">The argument a too long line is blamed on.</param>
+    /// <param name="restoring">The library's own line during a reconnect (a rejoin): allowed before the client is Connected again.</param>
+    internal async Task SendLineAsync(ClientMessage message, CancellationToken cancellationToken, string paramName = "text", bool restoring = false)
     {
-        ThrowIfUnusable();
+        ThrowIfUnusable(restoring);
         StartReading();
         var frame = MessageEncoder.Encode(message);
         if (ServerMaxLineLength is { } limit && frame.Length - 1 > limit)
@@ -307,15 +397,16 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
 
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var connection = _connection;
         try
         {
-            ThrowIfUnusable();
-            await _stream.WriteAsync(frame, CancellationToken.None).ConfigureAwait(false);
+            ThrowIfUnusable(restoring);
+            await connection.Stream.WriteAsync(frame, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is IOException or SocketException or ObjectDisposedException)
         {
-            ThrowIfUnusable();
-            throw new ChatConnectionException($"could not send to {RemoteEndPoint}: {Reason(exception)}", exception);
+            ThrowIfUnusable(restoring);
+            throw new ChatConnectionException($"could not send to {connection.EndPoint}: {Reason(exception)}", exception);
         }
         finally
         {
@@ -326,7 +417,8 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// <summary>
     /// Leaves the chat cleanly, so the broker sees a normal leave: shuts down the sending side, waits
     /// briefly (about 2 s) for the broker to close its side, then closes the socket. Calling it
-    /// again does nothing.
+    /// again does nothing. While reconnecting it stops at once: the client is then
+    /// <see cref="ChatConnectionState.Closed"/>.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -335,17 +427,24 @@ public sealed partial class ChatClient : IAsyncDisposable
             return;
         }
 
-        _disposing = true;
+        // Under the lock a reconnect installs its connection with, so none is installed after this.
+        lock (_connectionLock)
+        {
+            _disposing = true;
+        }
+
+        await _stopReconnecting.CancelAsync().ConfigureAwait(false);
 
         // An observer that disposes the client runs on the reader loop: waiting for the loop would wait for itself.
         var onReaderLoop = t_publishing == this;
         StartReading();
-        if (!_closed)
+        var connection = _connection;
+        if (!_closed && _linkUp)
         {
             var locked = await _writeLock.WaitAsync(CloseGrace).ConfigureAwait(false);
             try
             {
-                _socket.Shutdown(SocketShutdown.Send);
+                connection.Socket.Shutdown(SocketShutdown.Send);
             }
             catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
             {
@@ -358,19 +457,19 @@ public sealed partial class ChatClient : IAsyncDisposable
                     _writeLock.Release();
                 }
             }
+        }
 
-            if (!onReaderLoop)
-            {
-                await WaitBrieflyAsync(_run).ConfigureAwait(false);
-            }
+        if (!_closed && !onReaderLoop)
+        {
+            await WaitBrieflyAsync(_run).ConfigureAwait(false);
         }
 
         await _stopReading.CancelAsync().ConfigureAwait(false);
-        await _stream.DisposeAsync().ConfigureAwait(false);
-        _socket.Dispose();
+        await connection.Stream.DisposeAsync().ConfigureAwait(false);
+        connection.Socket.Dispose();
         if (!onReaderLoop && await WaitBrieflyAsync(_run).ConfigureAwait(false))
         {
-            _reader.Complete();
+            connection.Reader.Complete();
         }
     }
 
@@ -393,6 +492,10 @@ public sealed partial class ChatClient : IAsyncDisposable
     private static string Reason(Exception exception) =>
         exception is IOException { InnerException: SocketException socketException } ? socketException.Message : exception.Message;
 
+    // Only what was asked for counts as granted, whatever the peer claims.
+    private static ReadOnlyCollection<string> Granted(ChatClientOptions options, WelcomeMessage welcome) => Array.AsReadOnly(
+        (welcome.Capabilities ?? []).Where(options.Capabilities.Contains).Distinct(StringComparer.Ordinal).ToArray());
+
     private IObservable<IReadOnlyList<string>> Attach(BehaviorSubject<IReadOnlyList<string>> source) => Observable.Create<IReadOnlyList<string>>(observer =>
     {
         var subscription = source.Subscribe(observer);
@@ -402,24 +505,36 @@ public sealed partial class ChatClient : IAsyncDisposable
 
     private void StartReading() => _start.TrySetResult();
 
-    private void ThrowIfUnusable()
+    private void ThrowIfUnusable(bool restoring = false)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (_closed)
         {
             throw new ChatConnectionException($"the connection to {RemoteEndPoint} has ended");
         }
+
+        if (!_linkUp || (!restoring && !_usable))
+        {
+            var status = _status;
+            throw new ChatConnectionException(status.Attempt > 0
+                ? $"not sent: the connection to {RemoteEndPoint} was lost and the client is reconnecting (attempt {status.Attempt})"
+                : $"not sent: the connection to {RemoteEndPoint} was lost and the client is reconnecting");
+        }
     }
 
-    private async Task RunAsync()
+    /// <summary>
+    /// Reads one connection until it ends, publishing each message (reader loop); says how it ended.
+    /// </summary>
+    private async Task<ConnectionLoss> ReadConnectionAsync(ClientConnection connection)
     {
-        await _start.Task.ConfigureAwait(false);
-        ChatClientCloseReason reason;
-        ChatConnectionException? failure = null;
+        string? lastError = null;
+        var observerFailed = false;
         try
         {
-            while (await _reader.ReadAsync(_stopReading.Token).ConfigureAwait(false) is { } message)
+            while (await connection.Reader.ReadAsync(_stopReading.Token).ConfigureAwait(false) is { } message)
             {
+                // Only an error right before the close says why the broker closed.
+                lastError = (message as ErrorMessage)?.Message;
                 Channel<ServerMessage>[] pullers;
                 ChatRoom? room;
                 Channel<ChatBroadcastMessage>[] roomPullers = [];
@@ -433,11 +548,21 @@ public sealed partial class ChatClient : IAsyncDisposable
                     room = Route(message);
                     if (room is not null && message is ChatBroadcastMessage chat)
                     {
+                        if (room.IsDuplicate(chat))
+                        {
+                            continue;
+                        }
+
                         roomPullers = room.Publish(chat);
                     }
 
                     Answer(message);
                     pullers = _messages.Publish(message);
+                }
+                catch (Exception)
+                {
+                    observerFailed = true;
+                    throw;
                 }
                 finally
                 {
@@ -452,21 +577,25 @@ public sealed partial class ChatClient : IAsyncDisposable
                 await MessageFanout<ServerMessage>.FeedAsync(pullers, message, _stopReading.Token).ConfigureAwait(false);
             }
 
-            reason = _disposing ? ChatClientCloseReason.ClosedByClient : ChatClientCloseReason.ClosedByServer;
+            return _disposing
+                ? new ConnectionLoss(ChatClientCloseReason.ClosedByClient, null, "closed by the client", Retry: false)
+                : new ConnectionLoss(ChatClientCloseReason.ClosedByServer, null, lastError ?? "server closed the connection", Retry: CanRetry(lastError));
         }
         catch (Exception) when (_disposing)
         {
-            reason = ChatClientCloseReason.ClosedByClient;
+            return new ConnectionLoss(ChatClientCloseReason.ClosedByClient, null, "closed by the client", Retry: false);
         }
         catch (Exception exception)
         {
             // Whatever ended the loop (socket error, protocol violation, a throwing observer),
             // consumers must hear that the connection is over.
-            reason = ChatClientCloseReason.TransportFailure;
-            failure = new ChatConnectionException($"the connection to {RemoteEndPoint} failed: {Reason(exception)}", exception);
+            var failure = new ChatConnectionException($"the connection to {connection.EndPoint} failed: {Reason(exception)}", exception);
+            return new ConnectionLoss(ChatClientCloseReason.TransportFailure, failure, failure.Message, Retry: !observerFailed && CanRetry(null));
         }
-
-        End(reason, failure);
+        finally
+        {
+            LinkDown(connection);
+        }
     }
 
     // The lobby roster of version 1; messages that name a room belong to that room's participants.
@@ -488,9 +617,10 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
     }
 
-    private void End(ChatClientCloseReason reason, ChatConnectionException? failure)
+    private void End(ChatClientCloseReason reason, ChatConnectionException? failure, string text)
     {
         _closed = true;
+        _linkUp = false;
         var connectionEnded = failure ?? new ChatConnectionException($"the connection to {RemoteEndPoint} has ended");
         Interlocked.Exchange(ref _pending, null)?.Fail(connectionEnded);
         t_publishing = this;
@@ -513,21 +643,23 @@ public sealed partial class ChatClient : IAsyncDisposable
             t_publishing = null;
         }
 
+        var connection = _connection;
         if (!_disposing)
         {
             // The broker is gone: release the socket now rather than at dispose.
-            _socket.Dispose();
+            connection.Socket.Dispose();
         }
 
         if (failure is null)
         {
-            ClientLog.Closed(_logger, RemoteEndPoint, reason);
+            ClientLog.Closed(_logger, connection.EndPoint, reason);
         }
         else
         {
-            ClientLog.Failed(_logger, failure, RemoteEndPoint);
+            ClientLog.Failed(_logger, failure, connection.EndPoint);
         }
 
+        SetStatus(new ChatConnectionStatus(ChatConnectionState.Closed, _status.Attempt, null, text), final: true);
         _completion.TrySetResult(reason);
     }
 }

@@ -104,6 +104,24 @@ public sealed record ChatClientOptions
     } = 1024;
 
     /// <summary>
+    /// How the client comes back when an established connection is lost (the broker shut down,
+    /// restarted, or vanished): null (the default) does not, and the client closes as it always
+    /// did. With a policy the client reconnects by itself with backoff, takes its nickname back
+    /// with its session, joins its rooms again resuming after the last chat seen, and reports each
+    /// step on <see cref="ChatClient.ConnectionStates"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The policy's <see cref="ChatReconnectPolicy.MaxDelay"/> is less than its <see cref="ChatReconnectPolicy.InitialDelay"/>.</exception>
+    public ChatReconnectPolicy? Reconnect
+    {
+        get;
+        init
+        {
+            value?.Validate();
+            field = value;
+        }
+    }
+
+    /// <summary>
     /// Where the client's log messages go, under the category <c>LocalChatMesh.Client</c>: the
     /// connection made, and how it ended. Nowhere by default.
     /// </summary>

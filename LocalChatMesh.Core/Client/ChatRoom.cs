@@ -33,13 +33,22 @@ public sealed class ChatRoom : IAsyncDisposable
     private readonly BehaviorSubject<IReadOnlyList<string>> _participantsChanged;
     private readonly Lock _participantsLock = new();
     private readonly TaskCompletionSource<ChatRoomCloseReason> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Subject<ChatRoomResume> _resumes = new();
     private volatile IReadOnlyList<string> _participants;
+    private volatile JoinedMessage _joined;
     private int _ended;
+
+    // Reader loop only: the highest id delivered (duplicates are at or below it), and a resume's
+    // replay in progress (it ends with the chat whose id is the rejoin's last_id).
+    private long? _highestDelivered;
+    private long? _resumeTarget;
+    private int _replayed;
+    private TaskCompletionSource _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal ChatRoom(ChatClient client, JoinedMessage joined, int capacity)
     {
         _client = client;
-        Joined = joined;
+        _joined = joined;
         Name = joined.Room;
         Epoch = joined.Epoch;
         LastSeenId = joined.LastId;
@@ -52,8 +61,12 @@ public sealed class ChatRoom : IAsyncDisposable
     /// <summary>The room's name as the broker spelled it in <c>joined</c> (room names ignore case).</summary>
     public string Name { get; }
 
-    /// <summary>The broker's <c>joined</c>: the participants then, and with <c>history</c> the epoch, last id and whether a resume recovered everything.</summary>
-    public JoinedMessage Joined { get; }
+    /// <summary>
+    /// The broker's latest <c>joined</c> for this room: the participants then, and with <c>history</c>
+    /// the epoch, last id and whether a resume recovered everything. After a reconnect, the
+    /// <c>joined</c> of the rejoin.
+    /// </summary>
+    public JoinedMessage Joined => _joined;
 
     /// <summary>
     /// The others in the room, in the order the broker announced them: from <c>joined</c>, then
@@ -76,14 +89,32 @@ public sealed class ChatRoom : IAsyncDisposable
     /// </summary>
     public IObservable<ChatBroadcastMessage> Messages => _messages.Observable;
 
-    /// <summary>True until the room is left, the broker removes this client, or the connection ends.</summary>
+    /// <summary>
+    /// Each time the room is joined again after a reconnect (<see cref="ChatClientOptions.Reconnect"/>):
+    /// whether everything missed was recovered, and how many chats were replayed. Published on the
+    /// reader loop once the replay has reached this room's push consumers (before any live chat), or
+    /// at the rejoin when nothing is replayed. Hot; completes when the room is no longer joined.
+    /// </summary>
+    /// <remarks>
+    /// <c>Recovered</c> true with <c>Replayed</c> N: the broker still held the room's history under the
+    /// same epoch and replayed the N chats this client missed, so nothing is missing (a terminal says
+    /// "N missed messages recovered"). False: the broker lost history (a restart without a store, a
+    /// new epoch) or no longer holds all of it, or the client has no <c>history</c> capability; chats
+    /// sent while the client was away may be missing ("messages may be missing").
+    /// </remarks>
+    public IObservable<ChatRoomResume> Resumes => _resumes.AsObservable();
+
+    /// <summary>
+    /// True until the room is left, the broker removes this client, or the connection ends. While
+    /// the client is reconnecting the room stays joined: it is joined again on the new connection.
+    /// </summary>
     public bool IsJoined => Volatile.Read(ref _ended) == 0;
 
     /// <summary>Completes, never faults, when the room is no longer joined, with why.</summary>
     public Task<ChatRoomCloseReason> Completion => _completion.Task;
 
     /// <summary>The room's epoch from <c>joined</c> (with <c>history</c>): what a resume must quote.</summary>
-    internal string? Epoch { get; }
+    internal string? Epoch { get; private set; }
 
     /// <summary>The highest chat id seen in this room (with <c>meta</c>), where a resume would start.</summary>
     internal long? LastSeenId { get; private set; }
@@ -181,15 +212,100 @@ public sealed class ChatRoom : IAsyncDisposable
         }
     }
 
+    /// <summary>True for a chat already delivered (reader loop): its id is at or below the highest one delivered.</summary>
+    internal bool IsDuplicate(ChatBroadcastMessage chat) => chat.Id is { } id && _highestDelivered is { } highest && id <= highest;
+
     /// <summary>Publishes a chat of this room to push consumers (reader loop); returns the pull consumers to feed.</summary>
     internal Channel<ChatBroadcastMessage>[] Publish(ChatBroadcastMessage chat)
     {
-        if (chat.Id is { } id && (LastSeenId is null || id > LastSeenId))
+        if (chat.Id is { } id)
         {
-            LastSeenId = id;
+            _highestDelivered = id;
+            if (LastSeenId is null || id > LastSeenId)
+            {
+                LastSeenId = id;
+            }
         }
 
-        return _messages.Publish(chat);
+        var replayed = chat.History == true;
+        if (_resumeTarget is not null && !replayed)
+        {
+            // A live chat: whatever replay there was is over.
+            FinishResume();
+        }
+
+        var pullers = _messages.Publish(chat);
+        if (_resumeTarget is { } target && replayed)
+        {
+            _replayed++;
+            if (chat.Id >= target)
+            {
+                FinishResume();
+            }
+        }
+
+        return pullers;
+    }
+
+    /// <summary>
+    /// The room was joined again on a new connection (reader loop): takes the broker's new
+    /// <c>joined</c>; a resume that recovered waits for its replay, anything else says at once that
+    /// messages may be missing, and starts the room's ids afresh (a new epoch may count from 1).
+    /// </summary>
+    internal void Rejoined(JoinedMessage joined)
+    {
+        _joined = joined;
+        _resumeTarget = null;
+        _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (joined.Recovered == true)
+        {
+            if (joined.LastId is { } target && LastSeenId is { } after && target > after)
+            {
+                _resumeTarget = target;
+                _replayed = 0;
+            }
+            else
+            {
+                Resumed(new ChatRoomResume(Recovered: true, Replayed: 0));
+            }
+        }
+        else
+        {
+            Epoch = joined.Epoch;
+            LastSeenId = joined.LastId;
+            _highestDelivered = null;
+            Resumed(new ChatRoomResume(Recovered: false, Replayed: 0));
+        }
+
+        lock (_participantsLock)
+        {
+            if (IsJoined)
+            {
+                _participants = Array.AsReadOnly(joined.Participants.ToArray());
+                _participantsChanged.OnNext(_participants);
+            }
+        }
+    }
+
+    /// <summary>Completes once the latest rejoin's resume has been published (its replay delivered).</summary>
+    internal Task ResumeDone => Volatile.Read(ref _resumed).Task;
+
+    private void FinishResume()
+    {
+        _resumeTarget = null;
+        Resumed(new ChatRoomResume(Recovered: true, Replayed: _replayed));
+    }
+
+    private void Resumed(ChatRoomResume resume)
+    {
+        try
+        {
+            _resumes.OnNext(resume);
+        }
+        finally
+        {
+            _resumed.TrySetResult();
+        }
     }
 
     /// <summary>Ends the room once, with why; completes its streams (failing <see cref="Messages"/> with <paramref name="failure"/>).</summary>
@@ -201,6 +317,16 @@ public sealed class ChatRoom : IAsyncDisposable
         }
 
         _messages.Complete(failure);
+        Volatile.Read(ref _resumed).TrySetResult();
+        try
+        {
+            _resumes.OnCompleted();
+        }
+        catch (Exception)
+        {
+            // As below: the room is over whatever its observers do.
+        }
+
         lock (_participantsLock)
         {
             try

@@ -39,6 +39,9 @@ internal sealed class PendingRequest(RequestKind kind, string? room)
     /// <summary>The answer, or the refusal as an <see cref="ErrorMessage"/>.</summary>
     public Task<ServerMessage> Answer => _answer.Task;
 
+    /// <summary>For a join after a reconnect: the room joined again (its state is updated instead of a new room made).</summary>
+    public ChatRoom? Rejoining { get; init; }
+
     /// <summary>The room a successful join created, set on the reader loop before <see cref="Answer"/> completes.</summary>
     public ChatRoom? JoinedRoom { get; set; }
 

@@ -17,4 +17,10 @@ internal static partial class ClientLog
 
     [LoggerMessage(103, LogLevel.Warning, "connection to {EndPoint} failed")]
     public static partial void Failed(ILogger logger, Exception exception, EndPoint endPoint);
+
+    [LoggerMessage(104, LogLevel.Warning, "connection to {EndPoint} lost: {Reason}")]
+    public static partial void Lost(ILogger logger, EndPoint endPoint, string reason);
+
+    [LoggerMessage(105, LogLevel.Information, "reconnecting in {DelaySeconds} s (attempt {Attempt})")]
+    public static partial void Reconnecting(ILogger logger, int attempt, double delaySeconds);
 }

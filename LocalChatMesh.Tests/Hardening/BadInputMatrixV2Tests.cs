@@ -394,6 +394,50 @@ public class BadInputMatrixV2Tests
             ],
         };
 
+        // Framing and connections, from a client in rooms.
+        yield return new("an over-long line from a client in dev", async scene =>
+        {
+            var mallory = await scene.JoinV2Async();
+            await Scene.JoinRoomAsync(mallory, Dev, [Watcher]);
+            await mallory.SendLineAsync("{\"type\":\"chat\",\"room\":\"dev\",\"text\":\"" + new string('x', 8192) + "\"}");
+            await scene.ErrorThenCloseAsync(mallory, TooLong, DisconnectReason.LineTooLong);
+        }) { WatcherHears = [new UserJoinedMessage(Mallory) { Room = Dev }, new UserLeftMessage(Mallory) { Room = Dev }] };
+        yield return new("a reset in the middle of a join, while in dev", async scene =>
+        {
+            var mallory = await scene.JoinV2Async();
+            await Scene.JoinRoomAsync(mallory, Dev, [Watcher]);
+            await mallory.SendAsync("{\"type\":\"join\",\"ro"u8.ToArray());
+            mallory.Reset();
+            var id = await scene.ConnectionIdAsync(mallory);
+            var gone = await scene.Events.WaitForAsync<ClientDisconnectedEvent>(e => e.ConnectionId == id);
+            Assert.That(gone.Reason, Is.AnyOf(DisconnectReason.TransportError, DisconnectReason.ClientClosed));
+        }) { WatcherHears = [new UserJoinedMessage(Mallory) { Room = Dev }, new UserLeftMessage(Mallory) { Room = Dev }] };
+        yield return AfterHello("invalid UTF-8 in a room name", [.. "{\"type\":\"join\",\"room\":\"d"u8, 0xC3, 0x28, .. "v\"}\n"u8], "invalid UTF-8");
+        yield return new("a join with an escaped field name and junk fields", async scene =>
+        {
+            var mallory = await scene.JoinV2Async();
+            await mallory.SendLineAsync("""{"type":"join","x":[1,{"room":"ops"}],"r\u006fom":"dev","history":null}""");
+            Assert.That(await mallory.ReceiveAsync(), Is.EqualTo(new JoinedMessage(Dev, [Watcher])));
+            await scene.StillWorksAsync(mallory);
+        }) { WatcherHears = [new UserJoinedMessage(Mallory) { Room = Dev }, new UserLeftMessage(Mallory) { Room = Dev }] };
+        yield return new("a version 2 client without rooms chats with a room", async scene =>
+        {
+            var mallory = await scene.JoinV2Async(Mallory, [ChatCapabilities.Direct]);
+            await mallory.SendLineAsync("""{"type":"chat","text":"to the lobby","room":"dev"}""");
+            await mallory.ExpectChatAsync(Mallory, "to the lobby");
+            await mallory.SendLineAsync("""{"type":"chat","text":"still the lobby","room":[1]}""");
+            await mallory.ExpectChatAsync(Mallory, "still the lobby");
+        })
+        {
+            WatcherHears =
+            [
+                new UserJoinedMessage(Mallory) { Room = Lobby },
+                new ChatBroadcastMessage(Mallory, "to the lobby") { Room = Lobby },
+                new ChatBroadcastMessage(Mallory, "still the lobby") { Room = Lobby },
+                new UserLeftMessage(Mallory) { Room = Lobby },
+            ],
+        };
+
         // Sessions.
         yield return new("a second connection with the right session takes over", async scene =>
         {
@@ -468,6 +512,7 @@ public class BadInputMatrixV2Tests
             await scene.ErrorThenCloseAsync(impostor, "nickname 'mallory' is already in use", DisconnectReason.HandshakeRefused);
             await scene.StillWorksAsync(mallory);
         }) { Quiet = true, Nicknames = [Mallory, "eve"] };
+        yield return Refused("a session offered for a version 1 client's nickname", """{"type":"hello","nickname":"Bystander","capabilities":["rooms"],"session":"anything"}""", "nickname 'Bystander' is already in use");
         yield return new("an unknown session for a free nickname is ignored", async scene =>
         {
             var mallory = await scene.ConnectAsync();
@@ -488,10 +533,12 @@ public class BadInputMatrixV2Tests
     }) { Quiet = true };
 
     // After a version 2 handshake (rooms and direct, in no room) a bad line gets its error and the connection stays.
-    private static BadInput AfterHello(string name, string line, string error) => new(name, async scene =>
+    private static BadInput AfterHello(string name, string line, string error) => AfterHello(name, Utf8(line + "\n"), error);
+
+    private static BadInput AfterHello(string name, byte[] bytes, string error) => new(name, async scene =>
     {
         var mallory = await scene.JoinV2Async();
-        await mallory.SendLineAsync(line);
+        await mallory.SendAsync(bytes);
         await scene.ErrorThenOpenAsync(mallory, error);
     }) { Quiet = true };
 

@@ -376,6 +376,12 @@ internal sealed partial class ChatHub
         {
             DropFront(room);
         }
+
+        // Nobody catching up any more: presence left behind retained chats goes too.
+        if (room.CatchingUp == 0 && log.PresenceCount > 0)
+        {
+            _historyBytes -= log.ForgetPresence();
+        }
     }
 
     // A room exists while somebody is in it or it has history.

@@ -47,20 +47,26 @@ internal sealed class BrokerGauges : IDisposable
     /// <summary>Bytes queued for clients and not yet written (<c>chatmesh.queue.bytes</c>).</summary>
     public long QueuedBytes => Observe("chatmesh.queue.bytes");
 
+    /// <summary>Rooms that exist, with members or history (<c>chatmesh.rooms</c>).</summary>
+    public long Rooms => Observe("chatmesh.rooms");
+
+    /// <summary>Estimated memory held by the rooms' history (<c>chatmesh.history.bytes</c>).</summary>
+    public long HistoryBytes => Observe("chatmesh.history.bytes");
+
     /// <summary>A counter's total over all its tags, e.g. <c>chatmesh.deliveries.dropped</c>.</summary>
     public long Total(string counter) => _totals.GetValueOrDefault(counter);
 
     /// <summary>
-    /// Waits until the broker holds exactly this many connections and nothing queued. Queued
-    /// bytes are counted down just after a socket write completes, which a client can observe a
-    /// moment before the broker does, and the gauges raise no event: so this polls, with the
-    /// usual generous deadline.
+    /// Waits until the broker holds exactly this many connections and nothing queued (and, when
+    /// given, exactly this many rooms and this much history). Queued bytes are counted down just
+    /// after a socket write completes, which a client can observe a moment before the broker
+    /// does, and the gauges raise no event: so this polls, with the usual generous deadline.
     /// </summary>
-    public async Task WaitForBaselineAsync(long connections)
+    public async Task WaitForBaselineAsync(long connections, long? rooms = null, long? historyBytes = null)
     {
         using var timeout = new CancellationTokenSource(RawClient.Deadline);
         using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
-        while (Connections != connections || QueuedBytes != 0)
+        while (Connections != connections || QueuedBytes != 0 || (rooms is { } r && Rooms != r) || (historyBytes is { } h && HistoryBytes != h))
         {
             try
             {
@@ -68,7 +74,9 @@ internal sealed class BrokerGauges : IDisposable
             }
             catch (OperationCanceledException)
             {
-                throw new TimeoutException($"the broker's accounting did not return to {connections} connections and 0 bytes queued: {Connections} connections, {QueuedBytes} bytes queued");
+                throw new TimeoutException(
+                    $"the broker's accounting did not return to {connections} connections, 0 bytes queued, {rooms?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "any"} rooms and {historyBytes?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "any"} bytes of history: "
+                    + $"{Connections} connections, {QueuedBytes} bytes queued, {Rooms} rooms, {HistoryBytes} bytes of history");
             }
         }
     }

@@ -19,6 +19,9 @@ internal sealed class RoomLog
 
     public int ChatCount { get; private set; }
 
+    /// <summary>Presence entries held (for members catching up).</summary>
+    public int PresenceCount => Count - ChatCount;
+
     /// <summary>The estimated memory its entries hold, presence included.</summary>
     public long Bytes { get; private set; }
 
@@ -83,6 +86,35 @@ internal sealed class RoomLog
         }
 
         return entry;
+    }
+
+    /// <summary>
+    /// Lets go of every presence entry held, the ones between chats included, and moves the later
+    /// entries up; returns the bytes freed. Positions change: only while nobody reads the log with a cursor.
+    /// </summary>
+    public long ForgetPresence()
+    {
+        var kept = new List<RoomEntry?>(ChatCount);
+        long freed = 0;
+        for (var i = _head; i < _entries.Count; i++)
+        {
+            var entry = _entries[i]!;
+            if (entry is ChatEntry)
+            {
+                entry.Position = FirstPosition + kept.Count;
+                kept.Add(entry);
+                continue;
+            }
+
+            entry.Retained = false;
+            freed += entry.SizeBytes;
+        }
+
+        _entries.Clear();
+        _entries.AddRange(kept);
+        _head = 0;
+        Bytes -= freed;
+        return freed;
     }
 
     /// <summary>Where a replay of the last <paramref name="count"/> chats starts.</summary>

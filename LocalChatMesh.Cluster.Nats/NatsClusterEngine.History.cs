@@ -25,17 +25,25 @@ public sealed partial class NatsClusterEngine
             // the read is bounded by the request timeout too, and NumPending 0 means we are at the end.
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
             deadline.CancelAfter(_options.RequestTimeout);
-            var consumer = await _js.CreateOrderedConsumerAsync(_names.Stream, From(subject, afterSequence), deadline.Token).ConfigureAwait(false);
-            await foreach (var message in consumer.ConsumeAsync<byte[]>(cancellationToken: deadline.Token).ConfigureAwait(false))
+            var consumer = await _stream.CreateOrUpdateConsumerAsync(OneRoomFrom(subject, afterSequence), deadline.Token).ConfigureAwait(false);
+            try
             {
-                if (ToEvent(message) is { } chat)
+                await foreach (var message in consumer.ConsumeAsync<byte[]>(cancellationToken: deadline.Token).ConfigureAwait(false))
                 {
-                    onChat(chat);
-                    if (chat.Sequence >= newest || message.Metadata?.NumPending == 0)
+                    if (ToEvent(message) is { } chat)
                     {
-                        return;
+                        onChat(chat);
+                        if (chat.Sequence >= newest || message.Metadata?.NumPending == 0)
+                        {
+                            return;
+                        }
                     }
                 }
+            }
+            finally
+            {
+                // Best effort: the server removes it after its inactive threshold anyway.
+                await ((Task)_stream.DeleteConsumerAsync(consumer.Info.Name, CancellationToken.None).AsTask()).WaitAsync(_options.RequestTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
         catch (Exception exception) when (IsTransient(exception) && !cancellationToken.IsCancellationRequested)
@@ -43,6 +51,18 @@ public sealed partial class NatsClusterEngine
             throw Unavailable("cluster unavailable: room history could not be read", exception);
         }
     }
+
+    // A short-lived consumer of one room's chats: no acks, in memory, gone 30 s after its last use.
+    private static ConsumerConfig OneRoomFrom(string subject, long afterSequence) => new()
+    {
+        Name = $"history-{Guid.NewGuid():N}",
+        FilterSubject = subject,
+        DeliverPolicy = afterSequence == 0 ? ConsumerConfigDeliverPolicy.All : ConsumerConfigDeliverPolicy.ByStartSequence,
+        OptStartSeq = afterSequence == 0 ? 0 : (ulong)afterSequence + 1,
+        AckPolicy = ConsumerConfigAckPolicy.None,
+        MemStorage = true,
+        InactiveThreshold = TimeSpan.FromSeconds(30),
+    };
 
     private async Task<long> NewestSequenceAsync(string subject, CancellationToken cancellationToken)
     {

@@ -145,8 +145,17 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
             {
                 // The same message id on every try: JetStream keeps one copy however many tries reach it.
                 var ack = await _js.PublishAsync(subject, payload, opts: new NatsJSPubOpts { MsgId = messageId, RetryAttempts = 1 }, cancellationToken: deadline.Token).ConfigureAwait(false);
-                ack.EnsureSuccess();
+                if (!ack.Duplicate)
+                {
+                    ack.EnsureSuccess();
+                }
+
+                // A duplicate's acknowledgement carries the sequence of the copy stored first.
                 return (long)ack.Seq;
+            }
+            catch (NatsJSDuplicateMessageException duplicate)
+            {
+                return (long)duplicate.Sequence;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -190,7 +199,7 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
             IAsyncEnumerator<INatsJSMsg<byte[]>>? messages = null;
             try
             {
-                var consumer = await _js.CreateOrderedConsumerAsync(_names.Stream, From(_names.AllRooms, last), cancellationToken).ConfigureAwait(false);
+                var consumer = await _js.CreateOrderedConsumerAsync(_names.Stream, AllFrom(last), cancellationToken).ConfigureAwait(false);
                 messages = consumer.ConsumeAsync<byte[]>(cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
             }
             catch (Exception exception) when (IsTransient(exception) && !cancellationToken.IsCancellationRequested)
@@ -283,9 +292,11 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
     /// <summary>Drops the connection as a crashed broker would: no goodbye, the heartbeat just stops.</summary>
     internal ValueTask AbandonAsync() => DisposeCoreAsync(leave: false);
 
-    private static NatsJSOrderedConsumerOpts From(string filter, long afterSequence) => afterSequence == 0
-        ? new NatsJSOrderedConsumerOpts { FilterSubjects = [filter], DeliverPolicy = ConsumerConfigDeliverPolicy.All }
-        : new NatsJSOrderedConsumerOpts { FilterSubjects = [filter], DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = (ulong)afterSequence + 1 };
+    // No filter: the stream holds room subjects only. (NATS.Net sends an ordered consumer's filters as
+    // filter_subjects, which nats-server 2.9 ignores; filtered reads use a plain consumer's filter_subject.)
+    private static NatsJSOrderedConsumerOpts AllFrom(long afterSequence) => afterSequence == 0
+        ? new NatsJSOrderedConsumerOpts { DeliverPolicy = ConsumerConfigDeliverPolicy.All }
+        : new NatsJSOrderedConsumerOpts { DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence, OptStartSeq = (ulong)afterSequence + 1 };
 
     // Failures that a reconnect cures; everything else is a bug or a refusal and is thrown as it is.
     private static bool IsTransient(Exception exception) => exception is NatsException or TimeoutException or OperationCanceledException or IOException;

@@ -43,10 +43,21 @@ public sealed partial class NatsClusterEngine
         ArgumentNullException.ThrowIfNull(nickname);
         ArgumentNullException.ThrowIfNull(sessionSecret);
         var hash = ReservationValue.HashSecret(sessionSecret);
-        var result = await Kv(token => _nicknames.TryCreateAsync(ClusterNames.NicknameKey(nicknameKey), ReservationValue.Encode(nickname, BrokerId, hash), cancellationToken: token), cancellationToken).ConfigureAwait(false);
+        var value = ReservationValue.Encode(nickname, BrokerId, hash);
+        NatsResult<ulong> result;
+
+        // Over a released nickname's tombstone, a create is an update at the tombstone's revision: losing
+        // that race reports a wrong revision, not "exists". Try again, and the create then sees the winner.
+        var tries = 0;
+        do
+        {
+            result = await Kv(token => _nicknames.TryCreateAsync(ClusterNames.NicknameKey(nicknameKey), value, cancellationToken: token), cancellationToken).ConfigureAwait(false);
+        }
+        while (!result.Success && result.Error is NatsKVWrongLastRevisionException && ++tries < 5);
+
         if (!result.Success)
         {
-            return result.Error is NatsKVCreateException ? null : throw Unavailable("cluster unavailable: the nickname could not be reserved", result.Error);
+            return result.Error is NatsKVCreateException or NatsKVWrongLastRevisionException ? null : throw Unavailable("cluster unavailable: the nickname could not be reserved", result.Error);
         }
 
         var reservation = new NicknameReservation(nicknameKey, nickname, BrokerId, result.Value) { SecretHash = hash };

@@ -3,7 +3,10 @@ using LocalChatMesh.Cluster.Nats;
 
 namespace LocalChatMesh.Tests.Cluster;
 
-/// <summary>Engine options for tests (a fresh cluster name each, so tests share one server; quick heartbeats), and waits.</summary>
+/// <summary>
+/// Engine options for tests (a fresh cluster name each, so tests share one server; heartbeats every
+/// 250 ms with a 2 s timeout: quick, yet a busy box stalling a renewal for a second kills nobody), and waits.
+/// </summary>
 internal static class ClusterTesting
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
@@ -12,9 +15,9 @@ internal static class ClusterTesting
     {
         Url = server.Url,
         ClusterName = cluster ?? NewClusterName(),
-        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-        HeartbeatTimeout = TimeSpan.FromSeconds(1),
-        ReaperInterval = TimeSpan.FromMilliseconds(200),
+        HeartbeatInterval = TimeSpan.FromMilliseconds(250),
+        HeartbeatTimeout = TimeSpan.FromSeconds(2),
+        ReaperInterval = TimeSpan.FromMilliseconds(250),
     };
 
     public static string NewClusterName() => $"t{Guid.NewGuid():N}"[..13];

@@ -34,6 +34,17 @@ internal sealed class NatsServerFixture : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The CPU time the running server has used (for measurements).</summary>
+    public TimeSpan ProcessorTime
+    {
+        get
+        {
+            var process = _process ?? throw new InvalidOperationException("nats-server is not running.");
+            process.Refresh();
+            return process.TotalProcessorTime;
+        }
+    }
+
     /// <summary>The server's own log so far (stderr), for a failure's message.</summary>
     public string Log
     {

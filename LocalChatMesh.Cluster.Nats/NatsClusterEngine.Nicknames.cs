@@ -23,6 +23,7 @@ public sealed partial class NatsClusterEngine
     private readonly Subject<NicknameReservation> _lost = new();
     private readonly SemaphoreSlim _heartbeatNow = new(0);
     private Func<NicknameReservation, CancellationToken, Task>? _reapHandler;
+    private volatile bool _heartbeatSuspended;
 
     /// <summary>
     /// Reservations this broker held and no longer does: taken over by a session on another broker, or
@@ -95,7 +96,14 @@ public sealed partial class NatsClusterEngine
         if (held.BrokerId != BrokerId)
         {
             // Tell the old broker now; its own check every ReaperInterval is the backstop if this is lost.
-            await _connection.PublishAsync(_names.ReplacedSubject(held.BrokerId), Encoding.UTF8.GetBytes(nicknameKey), cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _connection.PublishAsync(_names.ReplacedSubject(held.BrokerId), Encoding.UTF8.GetBytes(nicknameKey), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (IsTransient(exception) && !cancellationToken.IsCancellationRequested)
+            {
+                Log.ReaperFailed(_logger, exception);
+            }
         }
 
         return new NicknameTakeover(reservation, held);
@@ -179,8 +187,16 @@ public sealed partial class NatsClusterEngine
         }
     }
 
+    /// <summary>Stops renewing the heartbeat while staying connected: what the others see of a broker cut off from them (tests).</summary>
+    internal void SuspendHeartbeats() => _heartbeatSuspended = true;
+
     private async Task RenewHeartbeatAsync(CancellationToken cancellationToken)
     {
+        if (_heartbeatSuspended)
+        {
+            return;
+        }
+
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_options.RequestTimeout);
         await _brokers.PutAsync(BrokerId, Encoding.UTF8.GetBytes(_options.BrokerName), cancellationToken: deadline.Token).ConfigureAwait(false);

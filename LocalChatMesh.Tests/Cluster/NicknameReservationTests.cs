@@ -114,16 +114,36 @@ public sealed class NicknameReservationTests
         Assert.That(await survivorB.FindNicknameAsync("DAVE"), Is.Not.Null);
 
         await dead.AbandonAsync();
+        var sinceDeath = System.Diagnostics.Stopwatch.StartNew();
         var freed = await EventuallyAsync(
             async () => (await Task.WhenAll(nicknames.Select(nickname => survivorB.FindNicknameAsync(nickname)))).All(reservation => reservation is null),
             within: TimeSpan.FromSeconds(10));
 
         Assert.That(freed, Is.True, "reaped within 10 s");
+        TestContext.Out.WriteLine($"freed {sinceDeath.Elapsed.TotalSeconds:0.0} s after the broker died (heartbeat timeout {options.HeartbeatTimeout.TotalSeconds} s)");
         Assert.That(await survivorB.TryReserveNicknameAsync("DAVE", "dave", "new"), Is.Not.Null);
         Assert.That(announced.Distinct(), Is.EquivalentTo(nicknames));
         var lefts = await ReadAsync(survivorA, nicknames.Length);
         Assert.That(lefts.Select(Text), Is.EquivalentTo(nicknames.Select(n => $"{n.ToLowerInvariant()} left")), "one user_left each, however many reapers announced it");
         Assert.That(await survivorA.FindNicknameAsync("GRACE"), Is.EqualTo(kept));
+    }
+
+    [Test]
+    public async Task A_broker_whose_heartbeat_lapsed_learns_that_its_nicknames_were_reaped()
+    {
+        var options = Options(_server);
+        await using var cutOff = await NatsClusterEngine.ConnectAsync(options);
+        await using var reaper = await NatsClusterEngine.ConnectAsync(options);
+        var lost = new ConcurrentQueue<NicknameReservation>();
+        using var subscription = cutOff.ReservationsLost.Subscribe(lost.Enqueue);
+        var held = await cutOff.TryReserveNicknameAsync("HEIDI", "heidi", "s");
+        reaper.StartReaping((_, _) => Task.CompletedTask);
+
+        cutOff.SuspendHeartbeats();
+
+        Assert.That(await EventuallyAsync(() => Task.FromResult(!lost.IsEmpty)), Is.True);
+        Assert.That(lost.Single(), Is.EqualTo(held));
+        Assert.That(await reaper.FindNicknameAsync("HEIDI"), Is.Null);
     }
 
     [Test]

@@ -352,7 +352,7 @@ internal sealed partial class ChatHub
     private void FanOut(Room room, RoomEntry entry)
     {
         var droppedBefore = Metrics.DroppedSoFar;
-        room.Live.OnNext(entry);
+        room.Live.Publish(entry);
 
         // Delivered means queued: what a lagging client missed is counted as dropped instead.
         Metrics.MessagesOut.Add(room.Live.Count - (Metrics.DroppedSoFar - droppedBefore));

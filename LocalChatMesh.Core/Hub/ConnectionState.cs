@@ -15,7 +15,7 @@ internal enum ConnectionPhase
 /// What the hub knows of one connection: its handshake, its grants, its rooms and its flow-control
 /// state. Touched only under the hub's lock (the rooms' Subjects call <see cref="Deliver"/> under it too).
 /// </summary>
-internal sealed class ConnectionState(IHubConnection connection, long hardLimitBytes, BrokerMetrics metrics)
+internal sealed class ConnectionState(IHubConnection connection, long hardLimitBytes, BrokerMetrics metrics) : IObserver<byte[]>
 {
     public IHubConnection Connection { get; } = connection;
 
@@ -98,6 +98,17 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
 
         Outbound.Enqueue(frame);
         return true;
+    }
+
+    /// <summary>A room's live frame, from its Subject: delivered like any shared frame.</summary>
+    public void OnNext(byte[] value) => Deliver(value);
+
+    public void OnError(Exception error)
+    {
+    }
+
+    public void OnCompleted()
+    {
     }
 
     /// <summary>Room events the log let go before this client read them count as missed, like drops.</summary>

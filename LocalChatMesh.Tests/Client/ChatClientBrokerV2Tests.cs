@@ -58,8 +58,12 @@ public class ChatClientBrokerV2Tests
         Assert.That(aliceDev.Participants, Is.EqualTo(new[] { "bob" }));
         Assert.That(bobDev.Participants, Is.EqualTo(new[] { "alice" }));
 
+        // Two connections' lines have no order between them until the broker has read one:
+        // alice answers once she has heard bob.
         var aliceHears = aliceDev.ReadMessagesAsync().Take(2).ToListAsync().AsTask();
+        var bobHeard = aliceDev.Messages.FirstAsync().ToTask();
         await bobDev.SendAsync("hi alice");
+        await bobHeard.WaitAsync(Deadline);
         await aliceDev.SendAsync("hi bob");
         var heard = await aliceHears.WaitAsync(Deadline);
         Assert.That(heard.Select(m => (m.Nickname, m.Text, m.Room)), Is.EqualTo(new[] { ("bob", "hi alice", "Dev"), ("alice", "hi bob", "Dev") }));

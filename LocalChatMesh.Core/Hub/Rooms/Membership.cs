@@ -3,10 +3,10 @@ namespace LocalChatMesh.Hub.Rooms;
 /// <summary>
 /// One connection in one room: a cursor into the room's log. While it replays history (or has
 /// fallen behind), <see cref="Cursor"/> is its next position and the hub pumps entries as the
-/// connection's queue has room; once at the end it subscribes to the room's live Subject and
-/// receives each new entry as it is appended.
+/// connection's queue has room; once at the end its connection subscribes to the room's live
+/// Subject for its wire variant and receives each new entry's frame as it is appended.
 /// </summary>
-internal sealed class Membership(ConnectionState connection, Room room) : IObserver<RoomEntry>
+internal sealed class Membership(ConnectionState connection, Room room)
 {
     private IDisposable? _subscription;
 
@@ -111,19 +111,9 @@ internal sealed class Membership(ConnectionState connection, Room room) : IObser
         }
     }
 
-    public void OnNext(RoomEntry value) => Connection.Deliver(value.Frame(Connection.Form));
-
-    public void OnError(Exception error)
-    {
-    }
-
-    public void OnCompleted()
-    {
-    }
-
     private void GoLive()
     {
         Cursor = null;
-        _subscription = Room.Live.Subscribe(this);
+        _subscription = Room.Live.Subscribe(Connection.Form, Connection);
     }
 }

@@ -3,8 +3,8 @@ using LocalChatMesh.Protocol;
 namespace LocalChatMesh.Hub.Rooms;
 
 /// <summary>
-/// A room: its members in join order, its log (history and the order of events), and the Subject
-/// that pushes each new entry to the members who are live. A member still replaying history reads
+/// A room: its members in join order, its log (history and the order of events), and the Subjects
+/// that push each new entry to the members who are live. A member still replaying history reads
 /// the log with a cursor instead and subscribes once it has reached the end.
 /// Touched under the hub's lock only.
 /// </summary>
@@ -20,7 +20,11 @@ internal sealed class Room(string name, string key)
     /// <summary>Members by nickname key, in join order.</summary>
     public OrderedDictionary<string, Membership> Members { get; } = new(StringComparer.Ordinal);
 
-    public BroadcastSubject<RoomEntry> Live { get; } = new();
+    /// <summary>
+    /// The live members, one Subject per wire variant: an entry is encoded once for each variant
+    /// that has members and the same bytes go to all of them, straight into their queues.
+    /// </summary>
+    public LiveFanOut Live { get; } = new();
 
     public RoomLog Log { get; } = new();
 

@@ -33,7 +33,7 @@ public sealed class ClientCommand : CoconaConsoleAppBase
         {
             var color = NicknameColors.Enabled(noColor, Environment.GetEnvironmentVariable("NO_COLOR"));
             var interactive = new InteractiveTerminal(output, error, color);
-            return await interactive.RunAsync(token => V1ChatSession.ConnectAsync(endPoint, nickname, token), Context.CancellationToken);
+            return await interactive.RunAsync(token => V2ChatSession.ConnectAsync(endPoint, nickname, token), Context.CancellationToken);
         }
 
         // Standard input is never disposed: its reader thread may still be blocked in a read.

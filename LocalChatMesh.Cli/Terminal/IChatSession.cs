@@ -7,8 +7,8 @@ namespace LocalChatMesh.Cli.Terminal;
 /// session logic (<see cref="SessionController"/>) and the client library. Requests are fire and
 /// forget; their answers (<c>joined</c>, <c>left</c>, <c>room_list</c>, <c>roster</c>, <c>direct</c>,
 /// <c>error</c>) arrive on <see cref="Messages"/> like everything else, in the broker's order.
-/// <see cref="V1ChatSession"/> is today's adapter over <see cref="ChatClient"/>; a version 2 adapter
-/// maps the same calls onto the rooms API.
+/// <see cref="V2ChatSession"/> is the terminal's adapter over <see cref="ChatClient"/> (version 2
+/// when the broker grants it, version 1 otherwise); <see cref="V1ChatSession"/> speaks version 1 only.
 /// </summary>
 internal interface IChatSession : IAsyncDisposable
 {
@@ -37,6 +37,9 @@ internal interface IChatSession : IAsyncDisposable
     Task SendAsync(string? room, string text, CancellationToken cancellationToken);
 
     Task JoinAsync(string room, CancellationToken cancellationToken);
+
+    /// <summary>Joins <paramref name="room"/> replaying up to <paramref name="history"/> of its latest chats, when the broker keeps history.</summary>
+    Task JoinAsync(string room, int history, CancellationToken cancellationToken) => JoinAsync(room, cancellationToken);
 
     Task LeaveAsync(string room, CancellationToken cancellationToken);
 

@@ -35,6 +35,10 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     private string? _switchOnJoin;
     private IReadOnlyList<string> _listedRooms = [];
     private ConnectionState _state = ConnectionState.Connected;
+    private bool _welcomePending;
+
+    /// <summary>How many of a room's latest chats <c>/join</c> replays (marked as history), when the broker keeps history.</summary>
+    public const int JoinHistory = 20;
 
     /// <summary>The room plain lines go to.</summary>
     public string CurrentRoom
@@ -69,35 +73,76 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         }
     }
 
-    /// <summary>Prints the welcome line. Call before subscribing to the session's messages.</summary>
+    /// <summary>
+    /// Prints the welcome line. Call before subscribing to the session's messages. With <c>rooms</c>
+    /// the line waits for the lobby's answer (<see cref="JoinLobbyAsync"/>), so that, as with a
+    /// version 1 broker, <c>*** connected as alice</c> means you are in the lobby.
+    /// </summary>
     public void Start()
     {
         lock (_lock)
         {
-            if (!session.SupportsRooms)
+            if (session.SupportsRooms)
+            {
+                _welcomePending = true;
+            }
+            else
             {
                 // Without rooms the broker put us in the lobby at welcome.
                 _rooms.Add(new RoomState(SessionRenderer.Lobby));
             }
         }
 
-        var welcome = new WelcomeMessage(session.Nickname);
-        output.ShowMessage(welcome, SessionRenderer.Render(welcome, Context()));
+        ShowWelcome(force: !session.SupportsRooms);
         output.StatusChanged();
     }
 
-    /// <summary>With <c>rooms</c>, joins the lobby (PROTOCOL.md: the terminal client starts there). Call after subscribing.</summary>
+    /// <summary>
+    /// With <c>rooms</c>, joins the lobby (PROTOCOL.md: the terminal client starts there). Call after
+    /// subscribing. A refusal is shown as one line; connection failures are the caller's to handle.
+    /// </summary>
     public async Task JoinLobbyAsync(CancellationToken cancellationToken)
     {
-        if (session.SupportsRooms)
+        if (!session.SupportsRooms)
+        {
+            return;
+        }
+
+        try
         {
             await session.JoinAsync(SessionRenderer.Lobby, cancellationToken);
         }
+        catch (ChatMeshException exception) when (exception is not ChatConnectionException)
+        {
+            ShowWelcome(force: false);
+            output.Show(ChatLine.Error(exception.Message));
+        }
+        finally
+        {
+            ShowWelcome(force: false);
+        }
+    }
+
+    private void ShowWelcome(bool force)
+    {
+        lock (_lock)
+        {
+            if (!force && !_welcomePending)
+            {
+                return;
+            }
+
+            _welcomePending = false;
+        }
+
+        var welcome = new WelcomeMessage(session.Nickname);
+        output.ShowMessage(welcome, SessionRenderer.Render(welcome, Context()));
     }
 
     /// <summary>Takes one server message: updates rooms and participants, then shows its line.</summary>
     public void OnMessage(ServerMessage message)
     {
+        ShowWelcome(force: false);
         ChatLine? line;
         lock (_lock)
         {
@@ -174,7 +219,7 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
                     _switchOnJoin = join.Room;
                 }
 
-                await session.JoinAsync(join.Room, cancellationToken);
+                await session.JoinAsync(join.Room, JoinHistory, cancellationToken);
                 break;
             case LeaveCommand leave:
                 await session.LeaveAsync(leave.Room ?? CurrentRoom, cancellationToken);

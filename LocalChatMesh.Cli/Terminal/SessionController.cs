@@ -93,7 +93,11 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
             }
         }
 
-        ShowWelcome(force: !session.SupportsRooms);
+        if (!session.SupportsRooms)
+        {
+            ShowWelcome(force: true);
+        }
+
         output.StatusChanged();
     }
 

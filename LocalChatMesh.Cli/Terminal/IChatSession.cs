@@ -15,6 +15,9 @@ internal interface IChatSession : IAsyncDisposable
     /// <summary>The nickname the broker welcomed (trimmed).</summary>
     string Nickname { get; }
 
+    /// <summary>The broker's <c>welcome</c>, as <c>--json</c> prints it.</summary>
+    WelcomeMessage Welcome => new(Nickname);
+
     /// <summary>True when the broker granted <c>rooms</c>: the session joins <c>lobby</c> itself and may join others.</summary>
     bool SupportsRooms { get; }
 

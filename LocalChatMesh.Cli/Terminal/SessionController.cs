@@ -82,11 +82,8 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     {
         lock (_lock)
         {
-            if (session.SupportsRooms)
-            {
-                _welcomePending = true;
-            }
-            else
+            _welcomePending = true;
+            if (!session.SupportsRooms)
             {
                 // Without rooms the broker put us in the lobby at welcome.
                 _rooms.Add(new RoomState(SessionRenderer.Lobby));
@@ -95,7 +92,7 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
 
         if (!session.SupportsRooms)
         {
-            ShowWelcome(force: true);
+            ShowWelcome();
         }
 
         output.StatusChanged();
@@ -118,20 +115,21 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         }
         catch (ChatMeshException exception) when (exception is not ChatConnectionException)
         {
-            ShowWelcome(force: false);
+            ShowWelcome();
             output.Show(ChatLine.Error(exception.Message));
         }
         finally
         {
-            ShowWelcome(force: false);
+            ShowWelcome();
         }
     }
 
-    private void ShowWelcome(bool force)
+    // The welcome line, once: before the first line after it, whichever comes first.
+    private void ShowWelcome()
     {
         lock (_lock)
         {
-            if (!force && !_welcomePending)
+            if (!_welcomePending)
             {
                 return;
             }
@@ -139,14 +137,14 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
             _welcomePending = false;
         }
 
-        var welcome = new WelcomeMessage(session.Nickname);
+        var welcome = session.Welcome;
         output.ShowMessage(welcome, SessionRenderer.Render(welcome, Context()));
     }
 
     /// <summary>Takes one server message: updates rooms and participants, then shows its line.</summary>
     public void OnMessage(ServerMessage message)
     {
-        ShowWelcome(force: false);
+        ShowWelcome();
         ChatLine? line;
         lock (_lock)
         {

@@ -57,6 +57,16 @@ internal sealed class V2ChatSession : IChatSession
 
     public string Nickname => _client.Nickname;
 
+    /// <summary>
+    /// The <c>welcome</c> as the broker sent it (what the library kept of it: the grants and the line
+    /// limit), except the <c>session</c> secret, which is a credential and stays off standard output.
+    /// </summary>
+    public WelcomeMessage Welcome => new(_client.Nickname)
+    {
+        Capabilities = _client.Capabilities.Count > 0 ? _client.Capabilities : null,
+        MaxLineLength = _client.ServerMaxLineLength,
+    };
+
     public bool SupportsRooms => Granted(ChatCapabilities.Rooms);
 
     public bool SupportsDirect => Granted(ChatCapabilities.Direct);

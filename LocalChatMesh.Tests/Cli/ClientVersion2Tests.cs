@@ -229,7 +229,7 @@ public class ClientVersion2Tests
         Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());
         var messages = alice.OutputLines.Select(Decode).ToList();
         Assert.That(messages, Has.Count.EqualTo(5), alice.Transcript());
-        Assert.That(messages[0], Is.InstanceOf<WelcomeMessage>());
+        Assert.That(alice.OutputLines[0], Is.EqualTo("""{"type":"welcome","nickname":"alice","capabilities":["rooms","direct","history","meta"],"max_line_length":8192}"""), "the welcome as granted, without the session secret");
         Assert.That(messages[1], Is.InstanceOf<JoinedMessage>().With.Property(nameof(JoinedMessage.Room)).EqualTo("lobby"));
         Assert.That(messages[2], Is.InstanceOf<JoinedMessage>().With.Property(nameof(JoinedMessage.Room)).EqualTo("dev"));
         Assert.That(messages[3], Is.InstanceOf<ChatBroadcastMessage>().With.Property(nameof(ChatBroadcastMessage.Room)).EqualTo("dev"));

@@ -69,6 +69,8 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
             var controller = new SessionController(session, new Output(this));
             controller.Start();
             using var printing = session.Messages.Subscribe(controller.OnMessage, exception => _failure = exception.Message, () => { });
+            using var states = session.ConnectionStates.Subscribe(controller.OnConnectionStatus);
+            using var resumes = session.Resumes.Subscribe(resume => controller.OnResume(resume.Room, resume.Resume));
             var lines = ReadInputInBackground();
             var ending = await PumpAsync(controller, session, lines.Reader, cancellationToken);
             lines.Writer.TryComplete();

@@ -33,6 +33,19 @@ internal interface IChatSession : IAsyncDisposable
     /// <summary>Every server message after <c>welcome</c>; completes or fails when the connection ends.</summary>
     IObservable<ServerMessage> Messages { get; }
 
+    /// <summary>
+    /// The steps of a connection that comes back by itself (a version 2 broker, reconnect on):
+    /// <see cref="ChatConnectionState.Reconnecting"/>, then <see cref="ChatConnectionState.Connected"/>
+    /// again. Never emits for a session that does not reconnect.
+    /// </summary>
+    IObservable<ChatConnectionStatus> ConnectionStates => System.Reactive.Linq.Observable.Never<ChatConnectionStatus>();
+
+    /// <summary>Each room joined again after a reconnect, with whether what it missed was recovered.</summary>
+    IObservable<(string Room, ChatRoomResume Resume)> Resumes => System.Reactive.Linq.Observable.Never<(string, ChatRoomResume)>();
+
+    /// <summary>True while the connection is lost and coming back: sends fail, the session goes on.</summary>
+    bool IsReconnecting => false;
+
     /// <summary>Why the connection ended; never faults.</summary>
     Task<ChatClientCloseReason> Completion { get; }
 

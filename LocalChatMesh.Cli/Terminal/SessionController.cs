@@ -36,6 +36,8 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     private IReadOnlyList<string> _listedRooms = [];
     private ConnectionState _state = ConnectionState.Connected;
     private bool _welcomePending;
+    private bool _reconnecting;
+    private bool _resumed;
 
     /// <summary>How many of a room's latest chats <c>/join</c> replays (marked as history), when the broker keeps history.</summary>
     public const int JoinHistory = 20;
@@ -148,13 +150,80 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         ChatLine? line;
         lock (_lock)
         {
+            // Back after a reconnect, a room joined again says so once it has resumed (OnResume).
+            var rejoined = _reconnecting && message is JoinedMessage again && Find(again.Room) is not null;
             Track(message);
-            line = SessionRenderer.Render(message, Context());
+            line = rejoined ? null : SessionRenderer.Render(message, Context());
         }
 
         output.ShowMessage(message, line);
         output.StatusChanged();
     }
+
+    /// <summary>
+    /// Takes one step of a connection that comes back by itself (PROTOCOL.md): the loss
+    /// (<c>*** server closed the connection</c>), each wait (<c>*** reconnecting in 2 s (attempt 3)</c>),
+    /// and being back (see <see cref="OnResume"/>; <c>*** reconnected; messages may be missing</c>
+    /// when no room said more).
+    /// </summary>
+    public void OnConnectionStatus(ChatConnectionStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        switch (status.State)
+        {
+            case ChatConnectionState.Reconnecting:
+                bool first;
+                lock (_lock)
+                {
+                    first = !_reconnecting;
+                    _reconnecting = true;
+                    _resumed = false;
+                }
+
+                if (first)
+                {
+                    output.Show(ChatLine.Notice(TerminalRenderer.ServerClosed));
+                }
+
+                output.Show(ChatLine.Notice($"*** reconnecting in {Seconds(status.Delay ?? TimeSpan.Zero)} s (attempt {status.Attempt})"));
+                State = ConnectionState.Reconnecting;
+                break;
+            case ChatConnectionState.Connected when status.Attempt > 0:
+                bool resumed;
+                lock (_lock)
+                {
+                    resumed = _resumed;
+                    _reconnecting = false;
+                }
+
+                if (!resumed)
+                {
+                    output.Show(ChatLine.Notice("*** reconnected; messages may be missing"));
+                }
+
+                State = ConnectionState.Connected;
+                break;
+        }
+    }
+
+    /// <summary>A room joined again after a reconnect: whether what it missed was replayed.</summary>
+    public void OnResume(string room, ChatRoomResume resume)
+    {
+        ArgumentNullException.ThrowIfNull(resume);
+        string tag;
+        lock (_lock)
+        {
+            _resumed = true;
+            tag = SessionRenderer.SameRoom(room, _current) ? "" : $"[{TextSanitizer.Sanitize(room)}] ";
+        }
+
+        output.Show(ChatLine.Notice(resume.Recovered
+            ? $"{tag}*** reconnected; {resume.Replayed} missed message{(resume.Replayed == 1 ? "" : "s")} recovered"
+            : $"{tag}*** reconnected; messages may be missing"));
+    }
+
+    private static string Seconds(TimeSpan delay) =>
+        (delay <= TimeSpan.Zero ? 0 : Math.Max(1, Math.Round(delay.TotalSeconds, MidpointRounding.AwayFromZero))).ToString("0", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Acts on one typed line. A request the library refuses (a <see cref="ChatMeshException"/>:
@@ -167,8 +236,9 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         {
             return await ActAsync(CommandParser.Parse(line), cancellationToken);
         }
-        catch (ChatMeshException exception) when (exception is not ChatConnectionException)
+        catch (ChatMeshException exception) when (exception is not ChatConnectionException || session.IsReconnecting)
         {
+            // While the connection comes back nothing is sent, and the session goes on.
             output.Show(ChatLine.Error(exception.Message));
             return SubmitResult.Continue;
         }

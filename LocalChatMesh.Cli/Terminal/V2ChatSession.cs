@@ -1,5 +1,7 @@
 using System.Net;
+using System.Reactive.Disposables;
 using System.Reactive.Linq;
+using System.Reactive.Subjects;
 using LocalChatMesh.Protocol;
 
 namespace LocalChatMesh.Cli.Terminal;
@@ -33,27 +35,76 @@ internal sealed class V2ChatSession : IChatSession
     private readonly ChatClient _client;
     private readonly Lock _lock = new();
     private readonly List<Watch> _watches = [];
+    private readonly List<(string Room, ChatRoomResume Resume)> _pendingResumes = [];
+    private readonly Subject<Exception> _failed = new();
+    private readonly Subject<(string Room, ChatRoomResume Resume)> _resumes = new();
+    private readonly IDisposable? _lossWatch;
+    private volatile bool _lost;
+    private volatile string? _lossFailure;
 
     public V2ChatSession(ChatClient client)
     {
         _client = client;
-        Messages = Observable.Create<ServerMessage>(observer => client.Messages.Subscribe(
-            message =>
+        Messages = Observable.Create<ServerMessage>(observer => new CompositeDisposable(
+            _failed.Subscribe(observer.OnError),
+            client.Messages.Subscribe(
+                message =>
+                {
+                    observer.OnNext(message);
+                    Delivered(message);
+                    FlushResumes();
+                },
+                exception =>
+                {
+                    observer.OnError(exception);
+                    EndWatches();
+                },
+                () =>
+                {
+                    observer.OnCompleted();
+                    EndWatches();
+                })));
+
+        // Without a session (a version 1 broker) there is no coming back: a lost connection ends
+        // the session as it always did, a failure as a failure.
+        if (!Reconnects)
+        {
+            _lossWatch = client.ConnectionStates.Subscribe(status =>
             {
-                observer.OnNext(message);
-                Delivered(message);
-            },
-            exception =>
-            {
-                observer.OnError(exception);
-                EndWatches();
-            },
-            () =>
-            {
-                observer.OnCompleted();
-                EndWatches();
-            }));
+                if (status.State == ChatConnectionState.Reconnecting && !_lost)
+                {
+                    _lost = true;
+                    if (IsFailure(status.Reason))
+                    {
+                        _lossFailure = status.Reason;
+                        _failed.OnNext(new ChatConnectionException(status.Reason!));
+                    }
+
+                    _ = Task.Run(() => client.DisposeAsync().AsTask());
+                }
+            });
+        }
+
+        Completion = EndingAsync();
     }
+
+    /// <summary>True when the connection comes back by itself after a loss: a broker that gave a session, reconnect on.</summary>
+    public bool Reconnects => _client.Session is not null;
+
+    // Every room's resume is out before Connected says the reconnect is over.
+    public IObservable<ChatConnectionStatus> ConnectionStates => Reconnects
+        ? _client.ConnectionStates.Do(status =>
+        {
+            if (status.State == ChatConnectionState.Connected)
+            {
+                FlushResumes();
+            }
+        })
+        : Observable.Never<ChatConnectionStatus>();
+
+    public IObservable<(string Room, ChatRoomResume Resume)> Resumes => _resumes;
+
+    public bool IsReconnecting => Reconnects && _client.ConnectionState is ChatConnectionState.Reconnecting or ChatConnectionState.Connecting;
 
     public string Nickname => _client.Nickname;
 
@@ -78,12 +129,20 @@ internal sealed class V2ChatSession : IChatSession
 
     public IObservable<ServerMessage> Messages { get; }
 
-    public Task<ChatClientCloseReason> Completion => _client.Completion;
+    public Task<ChatClientCloseReason> Completion { get; }
 
-    /// <summary>Connects asking for every capability.</summary>
-    public static async Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, CancellationToken cancellationToken)
+    /// <summary>Connects asking for every capability; with <paramref name="reconnect"/>, a lost connection comes back by itself (<see cref="ChatReconnectPolicy.Default"/>).</summary>
+    public static Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, CancellationToken cancellationToken) =>
+        ConnectAsync(server, nickname, reconnect: true, cancellationToken);
+
+    /// <summary>Connects asking for every capability; with <paramref name="reconnect"/>, a lost connection comes back by itself (<see cref="ChatReconnectPolicy.Default"/>).</summary>
+    public static async Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, CancellationToken cancellationToken)
     {
-        var options = ChatClientOptions.Default with { Capabilities = ChatCapabilities.All };
+        var options = ChatClientOptions.Default with
+        {
+            Capabilities = ChatCapabilities.All,
+            Reconnect = reconnect ? ChatReconnectPolicy.Default : null,
+        };
         return new V2ChatSession(await ChatClient.ConnectAsync(server, nickname, options, cancellationToken));
     }
 
@@ -119,7 +178,9 @@ internal sealed class V2ChatSession : IChatSession
         return RequestAsync(
             async () =>
             {
-                var joined = (await _client.JoinAsync(room, options, cancellationToken)).Joined;
+                var entered = await _client.JoinAsync(room, options, cancellationToken);
+                entered.Resumes.Subscribe(resume => Resumed(entered.Name, resume));
+                var joined = entered.Joined;
                 return new Answer(message => message is JoinedMessage answer && SessionRenderer.SameRoom(answer.Room, room))
                 {
                     // The replay ends with the newest chat (last_id), or at the first live chat of the room.
@@ -173,7 +234,21 @@ internal sealed class V2ChatSession : IChatSession
         }
     }
 
-    public ValueTask DisposeAsync() => _client.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _lossWatch?.Dispose();
+        return _client.DisposeAsync();
+    }
+
+    // The library's text for a transport failure, as opposed to the broker closing (PROTOCOL.md: that exits 1).
+    private static bool IsFailure(string? reason) =>
+        reason is not null && reason.StartsWith("the connection to ", StringComparison.Ordinal) && reason.Contains(" failed", StringComparison.Ordinal);
+
+    private async Task<ChatClientCloseReason> EndingAsync()
+    {
+        var reason = await _client.Completion;
+        return !_lost ? reason : _lossFailure is null ? ChatClientCloseReason.ClosedByServer : ChatClientCloseReason.TransportFailure;
+    }
 
     private static ChatMeshException NotIn(string room) => new($"not in room '{room}'");
 
@@ -219,6 +294,36 @@ internal sealed class V2ChatSession : IChatSession
             {
                 _watches.Remove(watch);
             }
+        }
+    }
+
+    // A room can say it has resumed while the last chat of its replay is on its way to Messages
+    // (rooms see a chat first): the resume waits until that message has been delivered.
+    private void Resumed(string room, ChatRoomResume resume)
+    {
+        lock (_lock)
+        {
+            _pendingResumes.Add((room, resume));
+        }
+    }
+
+    private void FlushResumes()
+    {
+        (string Room, ChatRoomResume Resume)[] resumes;
+        lock (_lock)
+        {
+            if (_pendingResumes.Count == 0)
+            {
+                return;
+            }
+
+            resumes = [.. _pendingResumes];
+            _pendingResumes.Clear();
+        }
+
+        foreach (var resume in resumes)
+        {
+            _resumes.OnNext(resume);
         }
     }
 

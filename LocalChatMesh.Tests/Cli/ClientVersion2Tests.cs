@@ -253,6 +253,76 @@ public class ClientVersion2Tests
         Assert.That(alice.ErrorLines, Has.Count.EqualTo(1), alice.Transcript());
     }
 
+    [Test]
+    public async Task A_cut_connection_comes_back_by_itself_and_says_what_was_recovered()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        await using var proxy = TcpProxy.Start(broker.LocalEndPoint);
+        await using var bob = await ChatClient.ConnectAsync(broker.LocalEndPoint, "bob", ChatClientOptions.Default with { Capabilities = ChatCapabilities.All });
+        await using var dev = await bob.JoinAsync("dev");
+        await using var alice = CliProcess.Start("client", "--nickname", "alice", "--server", proxy.EndPoint.ToString());
+        await alice.WaitForOutputLineAsync("*** connected as alice");
+        await alice.WriteLineAsync("/join dev");
+        await alice.WaitForOutputLineAsync("*** joined dev (online: bob)");
+        await alice.WriteLineAsync("/switch lobby");
+        await dev.SendAsync("seen");
+        await alice.WaitForOutputLineAsync("[dev] <bob> seen");
+
+        // The network drops alice; what bob says meanwhile is replayed when she is back.
+        proxy.CutClients();
+        await dev.SendAsync("missed 1");
+        await dev.SendAsync("missed 2");
+
+        await alice.WaitForOutputLineAsync("*** server closed the connection");
+        await alice.WaitForOutputLineAsync(line => line.StartsWith("*** reconnecting in ", StringComparison.Ordinal) && line.EndsWith(" s (attempt 1)", StringComparison.Ordinal), "the first attempt");
+        await alice.WaitForOutputLineAsync("*** reconnected; 0 missed messages recovered");
+        await alice.WaitForOutputLineAsync("(history) [dev] <bob> missed 1");
+        await alice.WaitForOutputLineAsync("(history) [dev] <bob> missed 2");
+        await alice.WaitForOutputLineAsync("[dev] *** reconnected; 2 missed messages recovered");
+        await alice.WriteLineAsync("/switch dev");
+        await alice.WriteLineAsync("back");
+        await alice.WaitForOutputLineAsync("<alice> back");
+        await alice.WriteLineAsync("/quit");
+
+        Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());
+        Assert.That(alice.OutputLines.Count(line => line.StartsWith("*** joined dev", StringComparison.Ordinal)), Is.EqualTo(1), "the rejoin is the reconnected line, not another joined:\n" + alice.Transcript());
+    }
+
+    [Test]
+    public async Task A_restarted_broker_is_reconnected_to_and_messages_may_be_missing()
+    {
+        var broker = await TestBroker.StartAsync();
+        var endPoint = broker.LocalEndPoint;
+        await using var alice = await StartAsync(broker, "alice");
+        await broker.StopAsync();
+        await broker.DisposeAsync();
+        await alice.WaitForOutputLineAsync("*** server closed the connection");
+        await alice.WaitForOutputLineAsync(line => line.StartsWith("*** reconnecting in ", StringComparison.Ordinal), "a reconnect attempt");
+
+        await using var again = await TestBroker.StartAsync(options => options with { EndPoint = endPoint });
+        await alice.WaitForOutputLineAsync("*** reconnected; messages may be missing");
+        await using var bob = await RawClient.JoinAsync(endPoint, "bob");
+        await alice.WaitForOutputLineAsync("*** bob joined the chat");
+        await alice.WriteLineAsync("/quit");
+
+        Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());
+        Assert.That(alice.ErrorLines, Is.EqualTo(new[] { "!!! broker shutting down" }), alice.Transcript());
+    }
+
+    [Test]
+    public async Task With_no_reconnect_a_lost_connection_exits_0_as_version_1_does()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        await using var alice = CliProcess.Start("client", "--nickname", "alice", "--server", broker.LocalEndPoint.ToString(), "--no-reconnect");
+        await alice.WaitForOutputLineAsync("*** connected as alice");
+
+        await broker.StopAsync();
+
+        Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());
+        Assert.That(alice.OutputLines, Is.EqualTo(new[] { "*** connected as alice", "*** server closed the connection" }), alice.Transcript());
+        Assert.That(alice.ErrorLines, Is.EqualTo(new[] { "!!! broker shutting down" }), alice.Transcript());
+    }
+
     private static async Task<CliProcess> StartAsync(ChatBroker broker, string nickname)
     {
         var cli = CliProcess.Start("client", "--nickname", nickname, "--server", broker.LocalEndPoint.ToString());

@@ -147,7 +147,7 @@ public class InteractiveClientTests
     public async Task When_the_broker_goes_the_terminal_is_restored_and_the_reason_printed()
     {
         await using var broker = await TestBroker.StartAsync();
-        await using var tmux = await StartClientAsync(broker, "alice");
+        await using var tmux = await StartClientAsync(broker, "alice", "--no-reconnect");
         await tmux.TypeAsync("half a line");
         await InputLineAsync(tmux, "half a line");
 
@@ -222,9 +222,9 @@ public class InteractiveClientTests
     private static Task<IReadOnlyList<string>> StatusAsync(TmuxSession tmux, string status) =>
         tmux.WaitForScreenAsync(s => s.Count >= 2 && s[^2].TrimEnd() == status, $"the status line '{status}'");
 
-    private static async Task<TmuxSession> StartClientAsync(ChatBroker broker, string nickname)
+    private static async Task<TmuxSession> StartClientAsync(ChatBroker broker, string nickname, params string[] options)
     {
-        var tmux = await TmuxSession.StartCliAsync("client", "--nickname", nickname, "--server", broker.LocalEndPoint.ToString());
+        var tmux = await TmuxSession.StartCliAsync(["client", "--nickname", nickname, "--server", broker.LocalEndPoint.ToString(), .. options]);
         await tmux.WaitForScreenAsync(s => s.Any(r => r.EndsWith($"*** connected as {nickname}", StringComparison.Ordinal)) && s[^1] == Prompt.TrimEnd(), "the connected screen");
         return tmux;
     }

@@ -88,7 +88,7 @@ internal sealed class V2ChatSession : IChatSession
         Completion = EndingAsync();
     }
 
-    /// <summary>True when the connection comes back by itself after a loss: a broker that gave a session, reconnect on.</summary>
+    /// <summary>True when the broker gave a session, so a lost connection can come back by itself (when reconnect is on; otherwise the client closes).</summary>
     public bool Reconnects => _client.Session is not null;
 
     // Every room's resume is out before Connected says the reconnect is over.
@@ -167,6 +167,10 @@ internal sealed class V2ChatSession : IChatSession
         {
             throw new ChatMeshException($"line not sent: {exception.Message.Split(" (Parameter", 2)[0]}");
         }
+        catch (ChatConnectionException exception) when (ComingBack)
+        {
+            throw NotSent(exception);
+        }
     }
 
     public Task JoinAsync(string room, CancellationToken cancellationToken) => JoinAsync(room, history: 0, cancellationToken);
@@ -232,6 +236,10 @@ internal sealed class V2ChatSession : IChatSession
         {
             throw new ChatMeshException($"line not sent: {exception.Message.Split(" (Parameter", 2)[0]}");
         }
+        catch (ChatConnectionException exception) when (ComingBack)
+        {
+            throw NotSent(exception);
+        }
     }
 
     public ValueTask DisposeAsync()
@@ -249,6 +257,11 @@ internal sealed class V2ChatSession : IChatSession
         var reason = await _client.Completion;
         return !_lost ? reason : _lossFailure is null ? ChatClientCloseReason.ClosedByServer : ChatClientCloseReason.TransportFailure;
     }
+
+    // Lost while the client comes back by itself: a refusal of this one line, not the end of the session.
+    private bool ComingBack => Reconnects && _client.ConnectionState != ChatConnectionState.Closed;
+
+    private static ChatMeshException NotSent(ChatConnectionException exception) => new(exception.Message, exception);
 
     private static ChatMeshException NotIn(string room) => new($"not in room '{room}'");
 
@@ -275,6 +288,10 @@ internal sealed class V2ChatSession : IChatSession
             try
             {
                 answer = await request();
+            }
+            catch (ChatConnectionException exception) when (ComingBack)
+            {
+                throw NotSent(exception);
             }
             catch (ChatRequestException exception) when (exception.ServerMessage is { } text)
             {

@@ -37,7 +37,6 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     private ConnectionState _state = ConnectionState.Connected;
     private bool _welcomePending;
     private bool _reconnecting;
-    private bool _resumed;
 
     /// <summary>How many of a room's latest chats <c>/join</c> replays (marked as history), when the broker keeps history.</summary>
     public const int JoinHistory = 20;
@@ -177,7 +176,6 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
                 {
                     first = !_reconnecting;
                     _reconnecting = true;
-                    _resumed = false;
                 }
 
                 if (first)
@@ -189,14 +187,15 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
                 State = ConnectionState.Reconnecting;
                 break;
             case ChatConnectionState.Connected when status.Attempt > 0:
-                bool resumed;
+                bool inRooms;
                 lock (_lock)
                 {
-                    resumed = _resumed;
+                    // Each room says how it resumed (OnResume); without rooms this line says it.
+                    inRooms = session.SupportsRooms && _rooms.Count > 0;
                     _reconnecting = false;
                 }
 
-                if (!resumed)
+                if (!inRooms)
                 {
                     output.Show(ChatLine.Notice("*** reconnected; messages may be missing"));
                 }
@@ -213,7 +212,6 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         string tag;
         lock (_lock)
         {
-            _resumed = true;
             tag = SessionRenderer.SameRoom(room, _current) ? "" : $"[{TextSanitizer.Sanitize(room)}] ";
         }
 

@@ -35,7 +35,8 @@ internal sealed class V2ChatSession : IChatSession
     private readonly ChatClient _client;
     private readonly Lock _lock = new();
     private readonly List<Watch> _watches = [];
-    private readonly List<(string Room, ChatRoomResume Resume)> _pendingResumes = [];
+    private readonly List<PendingResume> _pendingResumes = [];
+    private readonly Dictionary<string, long> _deliveredIds = new(StringComparer.OrdinalIgnoreCase);
     private readonly Subject<Exception> _failed = new();
     private readonly Subject<(string Room, ChatRoomResume Resume)> _resumes = new();
     private readonly IDisposable? _lossWatch;
@@ -52,7 +53,7 @@ internal sealed class V2ChatSession : IChatSession
                 {
                     observer.OnNext(message);
                     Delivered(message);
-                    FlushResumes();
+                    FlushResumes(message);
                 },
                 exception =>
                 {
@@ -91,16 +92,7 @@ internal sealed class V2ChatSession : IChatSession
     /// <summary>True when the broker gave a session, so a lost connection can come back by itself (when reconnect is on; otherwise the client closes).</summary>
     public bool Reconnects => _client.Session is not null;
 
-    // Every room's resume is out before Connected says the reconnect is over.
-    public IObservable<ChatConnectionStatus> ConnectionStates => Reconnects
-        ? _client.ConnectionStates.Do(status =>
-        {
-            if (status.State == ChatConnectionState.Connected)
-            {
-                FlushResumes();
-            }
-        })
-        : Observable.Never<ChatConnectionStatus>();
+    public IObservable<ChatConnectionStatus> ConnectionStates => Reconnects ? _client.ConnectionStates : Observable.Never<ChatConnectionStatus>();
 
     public IObservable<(string Room, ChatRoomResume Resume)> Resumes => _resumes;
 
@@ -183,7 +175,7 @@ internal sealed class V2ChatSession : IChatSession
             async () =>
             {
                 var entered = await _client.JoinAsync(room, options, cancellationToken);
-                entered.Resumes.Subscribe(resume => Resumed(entered.Name, resume));
+                entered.Resumes.Subscribe(resume => Resumed(entered, resume));
                 var joined = entered.Joined;
                 return new Answer(message => message is JoinedMessage answer && SessionRenderer.SameRoom(answer.Room, room))
                 {
@@ -314,34 +306,55 @@ internal sealed class V2ChatSession : IChatSession
         }
     }
 
-    // A room can say it has resumed while the last chat of its replay is on its way to Messages
-    // (rooms see a chat first): the resume waits until that message has been delivered.
-    private void Resumed(string room, ChatRoomResume resume)
+    // A room can say it has resumed before the last chat of its replay has been through Messages
+    // (rooms see a chat first, and the resume may come from another thread): its line waits until
+    // the chat with the room's last id has been delivered, or a moment at most.
+    private void Resumed(ChatRoom room, ChatRoomResume resume)
     {
+        var pending = new PendingResume(room.Name, resume, resume.Replayed > 0 ? room.Joined.LastId : null);
         lock (_lock)
         {
-            _pendingResumes.Add((room, resume));
+            if (!pending.Ready(_deliveredIds))
+            {
+                _pendingResumes.Add(pending);
+                _ = Task.Delay(ReplayGrace).ContinueWith(_ => FlushResumes(null), TaskScheduler.Default);
+                return;
+            }
         }
+
+        _resumes.OnNext((pending.Room, pending.Resume));
     }
 
-    private void FlushResumes()
+    // After each delivered message (or, with null, for whatever still waits).
+    private void FlushResumes(ServerMessage? delivered)
     {
-        (string Room, ChatRoomResume Resume)[] resumes;
+        PendingResume[] ready;
         lock (_lock)
         {
+            if (delivered is ChatBroadcastMessage { Room: { } room, Id: { } id } && (!_deliveredIds.TryGetValue(room, out var seen) || id > seen))
+            {
+                _deliveredIds[room] = id;
+            }
+
             if (_pendingResumes.Count == 0)
             {
                 return;
             }
 
-            resumes = [.. _pendingResumes];
-            _pendingResumes.Clear();
+            ready = [.. _pendingResumes.Where(p => delivered is null || p.Ready(_deliveredIds))];
+            _pendingResumes.RemoveAll(ready.Contains);
         }
 
-        foreach (var resume in resumes)
+        foreach (var resume in ready)
         {
-            _resumes.OnNext(resume);
+            _resumes.OnNext((resume.Room, resume.Resume));
         }
+    }
+
+    private sealed record PendingResume(string Room, ChatRoomResume Resume, long? LastId)
+    {
+        public bool Ready(Dictionary<string, long> delivered) =>
+            LastId is not { } last || (delivered.TryGetValue(Room, out var seen) && seen >= last);
     }
 
     private void Delivered(ServerMessage message)

@@ -73,6 +73,7 @@ public class ClientVersion2Tests
         await alice.WaitForErrorLineAsync(line => line == "!!! not in room 'dev'", "the refusal");
         await alice.WriteLineAsync("back in the lobby");
         await carol.ExpectChatAsync("alice", "back in the lobby");
+        await alice.WaitForOutputLineAsync("<alice> back in the lobby");
         await alice.WriteLineAsync("/quit");
 
         Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());

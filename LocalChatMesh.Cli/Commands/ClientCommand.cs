@@ -17,7 +17,8 @@ public sealed class ClientCommand : CoconaConsoleAppBase
         [Option("server", Description = "The broker's address, HOST:PORT")] string server = "127.0.0.1:5000",
         [Option("json", Description = "Print each server message as its JSON line (for scripts)")] bool json = false,
         [Option("plain", Description = "Plain lines even on a terminal (the default when input or output is not a terminal)")] bool plain = false,
-        [Option("no-color", Description = "No colours in interactive mode (also when NO_COLOR is set)")] bool noColor = false)
+        [Option("no-color", Description = "No colours in interactive mode (also when NO_COLOR is set)")] bool noColor = false,
+        [Option("no-reconnect", Description = "Exit when the connection is lost instead of coming back by itself")] bool noReconnect = false)
     {
         // Raw streams rather than Console.In/Out: UTF-8 regardless of locale, and no console state to restore.
         await using var error = new StreamWriter(Console.OpenStandardError(), Utf8);
@@ -33,13 +34,13 @@ public sealed class ClientCommand : CoconaConsoleAppBase
         {
             var color = NicknameColors.Enabled(noColor, Environment.GetEnvironmentVariable("NO_COLOR"));
             var interactive = new InteractiveTerminal(output, error, color);
-            return await interactive.RunAsync(token => V1ChatSession.ConnectAsync(endPoint, nickname, token), Context.CancellationToken);
+            return await interactive.RunAsync(token => V2ChatSession.ConnectAsync(endPoint, nickname, !noReconnect, token), Context.CancellationToken);
         }
 
         // Standard input is never disposed: its reader thread may still be blocked in a read.
         var input = new StreamReader(Console.OpenStandardInput(), Utf8);
         var terminal = new ChatTerminal(input, output, error, json);
-        return await terminal.RunAsync(endPoint, nickname, Context.CancellationToken);
+        return await terminal.RunAsync(token => V2ChatSession.ConnectAsync(endPoint, nickname, !noReconnect, token), Context.CancellationToken);
     }
 
     // Interactive mode needs a person at a real terminal on both ends; TERM=dumb cannot draw a screen.

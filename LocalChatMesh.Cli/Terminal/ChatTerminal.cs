@@ -33,7 +33,7 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
 
     /// <summary>Runs the session and returns the process exit code.</summary>
     public Task<int> RunAsync(IPEndPoint server, string nickname, CancellationToken cancellationToken) =>
-        RunAsync(token => V1ChatSession.ConnectAsync(server, nickname, token), cancellationToken);
+        RunAsync(token => V2ChatSession.ConnectAsync(server, nickname, token), cancellationToken);
 
     /// <summary>Runs a session over whatever <paramref name="connect"/> opens; returns the process exit code.</summary>
     public async Task<int> RunAsync(Func<CancellationToken, Task<IChatSession>> connect, CancellationToken cancellationToken)
@@ -69,6 +69,8 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
             var controller = new SessionController(session, new Output(this));
             controller.Start();
             using var printing = session.Messages.Subscribe(controller.OnMessage, exception => _failure = exception.Message, () => { });
+            using var states = session.ConnectionStates.Subscribe(controller.OnConnectionStatus);
+            using var resumes = session.Resumes.Subscribe(resume => controller.OnResume(resume.Room, resume.Resume));
             var lines = ReadInputInBackground();
             var ending = await PumpAsync(controller, session, lines.Reader, cancellationToken);
             lines.Writer.TryComplete();
@@ -113,7 +115,20 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
 
     private static async Task<Ending> PumpAsync(SessionController controller, IChatSession session, ChannelReader<string> lines, CancellationToken cancellationToken)
     {
-        var started = false;
+        try
+        {
+            // Into the lobby at once (with rooms), not when the first line is typed.
+            await controller.JoinLobbyAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return Ending.Cancelled;
+        }
+        catch (ChatConnectionException)
+        {
+            return Ending.ConnectionEnded;
+        }
+
         while (true)
         {
             // Race the next input line against the connection ending: a pending read of standard
@@ -126,12 +141,6 @@ internal sealed class ChatTerminal(TextReader input, TextWriter output, TextWrit
 
             try
             {
-                if (!started)
-                {
-                    started = true;
-                    await controller.JoinLobbyAsync(cancellationToken);
-                }
-
                 if (!await ready)
                 {
                     return Ending.EndOfInput;

@@ -7,13 +7,16 @@ namespace LocalChatMesh.Cli.Terminal;
 /// session logic (<see cref="SessionController"/>) and the client library. Requests are fire and
 /// forget; their answers (<c>joined</c>, <c>left</c>, <c>room_list</c>, <c>roster</c>, <c>direct</c>,
 /// <c>error</c>) arrive on <see cref="Messages"/> like everything else, in the broker's order.
-/// <see cref="V1ChatSession"/> is today's adapter over <see cref="ChatClient"/>; a version 2 adapter
-/// maps the same calls onto the rooms API.
+/// <see cref="V2ChatSession"/> is the terminal's adapter over <see cref="ChatClient"/> (version 2
+/// when the broker grants it, version 1 otherwise); <see cref="V1ChatSession"/> speaks version 1 only.
 /// </summary>
 internal interface IChatSession : IAsyncDisposable
 {
     /// <summary>The nickname the broker welcomed (trimmed).</summary>
     string Nickname { get; }
+
+    /// <summary>The broker's <c>welcome</c>, as <c>--json</c> prints it.</summary>
+    WelcomeMessage Welcome => new(Nickname);
 
     /// <summary>True when the broker granted <c>rooms</c>: the session joins <c>lobby</c> itself and may join others.</summary>
     bool SupportsRooms { get; }
@@ -30,6 +33,19 @@ internal interface IChatSession : IAsyncDisposable
     /// <summary>Every server message after <c>welcome</c>; completes or fails when the connection ends.</summary>
     IObservable<ServerMessage> Messages { get; }
 
+    /// <summary>
+    /// The steps of a connection that comes back by itself (a version 2 broker, reconnect on):
+    /// <see cref="ChatConnectionState.Reconnecting"/>, then <see cref="ChatConnectionState.Connected"/>
+    /// again. Never emits for a session that does not reconnect.
+    /// </summary>
+    IObservable<ChatConnectionStatus> ConnectionStates => System.Reactive.Linq.Observable.Never<ChatConnectionStatus>();
+
+    /// <summary>Each room joined again after a reconnect, with whether what it missed was recovered.</summary>
+    IObservable<(string Room, ChatRoomResume Resume)> Resumes => System.Reactive.Linq.Observable.Never<(string, ChatRoomResume)>();
+
+    /// <summary>True while the connection is lost and coming back: sends fail, the session goes on.</summary>
+    bool IsReconnecting => false;
+
     /// <summary>Why the connection ended; never faults.</summary>
     Task<ChatClientCloseReason> Completion { get; }
 
@@ -37,6 +53,9 @@ internal interface IChatSession : IAsyncDisposable
     Task SendAsync(string? room, string text, CancellationToken cancellationToken);
 
     Task JoinAsync(string room, CancellationToken cancellationToken);
+
+    /// <summary>Joins <paramref name="room"/> replaying up to <paramref name="history"/> of its latest chats, when the broker keeps history.</summary>
+    Task JoinAsync(string room, int history, CancellationToken cancellationToken) => JoinAsync(room, cancellationToken);
 
     Task LeaveAsync(string room, CancellationToken cancellationToken);
 

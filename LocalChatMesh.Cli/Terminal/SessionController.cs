@@ -35,6 +35,11 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     private string? _switchOnJoin;
     private IReadOnlyList<string> _listedRooms = [];
     private ConnectionState _state = ConnectionState.Connected;
+    private bool _welcomePending;
+    private bool _reconnecting;
+
+    /// <summary>How many of a room's latest chats <c>/join</c> replays (marked as history), when the broker keeps history.</summary>
+    public const int JoinHistory = 20;
 
     /// <summary>The room plain lines go to.</summary>
     public string CurrentRoom
@@ -69,11 +74,16 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         }
     }
 
-    /// <summary>Prints the welcome line. Call before subscribing to the session's messages.</summary>
+    /// <summary>
+    /// Prints the welcome line. Call before subscribing to the session's messages. With <c>rooms</c>
+    /// the line waits for the lobby's answer (<see cref="JoinLobbyAsync"/>), so that, as with a
+    /// version 1 broker, <c>*** connected as alice</c> means you are in the lobby.
+    /// </summary>
     public void Start()
     {
         lock (_lock)
         {
+            _welcomePending = true;
             if (!session.SupportsRooms)
             {
                 // Without rooms the broker put us in the lobby at welcome.
@@ -81,33 +91,137 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
             }
         }
 
-        var welcome = new WelcomeMessage(session.Nickname);
-        output.ShowMessage(welcome, SessionRenderer.Render(welcome, Context()));
+        if (!session.SupportsRooms)
+        {
+            ShowWelcome();
+        }
+
         output.StatusChanged();
     }
 
-    /// <summary>With <c>rooms</c>, joins the lobby (PROTOCOL.md: the terminal client starts there). Call after subscribing.</summary>
+    /// <summary>
+    /// With <c>rooms</c>, joins the lobby (PROTOCOL.md: the terminal client starts there). Call after
+    /// subscribing. A refusal is shown as one line; connection failures are the caller's to handle.
+    /// </summary>
     public async Task JoinLobbyAsync(CancellationToken cancellationToken)
     {
-        if (session.SupportsRooms)
+        if (!session.SupportsRooms)
+        {
+            return;
+        }
+
+        try
         {
             await session.JoinAsync(SessionRenderer.Lobby, cancellationToken);
         }
+        catch (ChatMeshException exception) when (exception is not ChatConnectionException)
+        {
+            ShowWelcome();
+            output.Show(ChatLine.Error(exception.Message));
+        }
+        finally
+        {
+            ShowWelcome();
+        }
+    }
+
+    // The welcome line, once: before the first line after it, whichever comes first.
+    private void ShowWelcome()
+    {
+        lock (_lock)
+        {
+            if (!_welcomePending)
+            {
+                return;
+            }
+
+            _welcomePending = false;
+        }
+
+        var welcome = session.Welcome;
+        output.ShowMessage(welcome, SessionRenderer.Render(welcome, Context()));
     }
 
     /// <summary>Takes one server message: updates rooms and participants, then shows its line.</summary>
     public void OnMessage(ServerMessage message)
     {
+        ShowWelcome();
         ChatLine? line;
         lock (_lock)
         {
+            // Back after a reconnect, a room joined again says so once it has resumed (OnResume).
+            var rejoined = _reconnecting && message is JoinedMessage again && Find(again.Room) is not null;
             Track(message);
-            line = SessionRenderer.Render(message, Context());
+            line = rejoined ? null : SessionRenderer.Render(message, Context());
         }
 
         output.ShowMessage(message, line);
         output.StatusChanged();
     }
+
+    /// <summary>
+    /// Takes one step of a connection that comes back by itself (PROTOCOL.md): the loss
+    /// (<c>*** server closed the connection</c>), each wait (<c>*** reconnecting in 2 s (attempt 3)</c>),
+    /// and being back (see <see cref="OnResume"/>; <c>*** reconnected; messages may be missing</c>
+    /// when no room said more).
+    /// </summary>
+    public void OnConnectionStatus(ChatConnectionStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        switch (status.State)
+        {
+            case ChatConnectionState.Reconnecting:
+                bool first;
+                lock (_lock)
+                {
+                    first = !_reconnecting;
+                    _reconnecting = true;
+                }
+
+                if (first)
+                {
+                    output.Show(ChatLine.Notice(TerminalRenderer.ServerClosed));
+                }
+
+                output.Show(ChatLine.Notice($"*** reconnecting in {Seconds(status.Delay ?? TimeSpan.Zero)} s (attempt {status.Attempt})"));
+                State = ConnectionState.Reconnecting;
+                break;
+            case ChatConnectionState.Connected when status.Attempt > 0:
+                bool inRooms;
+                lock (_lock)
+                {
+                    // Each room says how it resumed (OnResume); without rooms this line says it.
+                    inRooms = session.SupportsRooms && _rooms.Count > 0;
+                    _reconnecting = false;
+                }
+
+                if (!inRooms)
+                {
+                    output.Show(ChatLine.Notice("*** reconnected; messages may be missing"));
+                }
+
+                State = ConnectionState.Connected;
+                break;
+        }
+    }
+
+    /// <summary>A room joined again after a reconnect: whether what it missed was replayed.</summary>
+    public void OnResume(string room, ChatRoomResume resume)
+    {
+        ArgumentNullException.ThrowIfNull(resume);
+        string tag;
+        lock (_lock)
+        {
+            tag = SessionRenderer.SameRoom(room, _current) ? "" : $"[{TextSanitizer.Sanitize(room)}] ";
+        }
+
+        output.Show(ChatLine.Notice(resume.Recovered
+            ? $"{tag}*** reconnected; {resume.Replayed} missed message{(resume.Replayed == 1 ? "" : "s")} recovered"
+            : $"{tag}*** reconnected; messages may be missing"));
+    }
+
+    private static string Seconds(TimeSpan delay) =>
+        (delay <= TimeSpan.Zero ? 0 : Math.Max(1, Math.Round(delay.TotalSeconds, MidpointRounding.AwayFromZero))).ToString("0", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Acts on one typed line. A request the library refuses (a <see cref="ChatMeshException"/>:
@@ -120,8 +234,9 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         {
             return await ActAsync(CommandParser.Parse(line), cancellationToken);
         }
-        catch (ChatMeshException exception) when (exception is not ChatConnectionException)
+        catch (ChatMeshException exception) when (exception is not ChatConnectionException || session.IsReconnecting)
         {
+            // While the connection comes back nothing is sent, and the session goes on.
             output.Show(ChatLine.Error(exception.Message));
             return SubmitResult.Continue;
         }
@@ -174,7 +289,7 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
                     _switchOnJoin = join.Room;
                 }
 
-                await session.JoinAsync(join.Room, cancellationToken);
+                await session.JoinAsync(join.Room, JoinHistory, cancellationToken);
                 break;
             case LeaveCommand leave:
                 await session.LeaveAsync(leave.Room ?? CurrentRoom, cancellationToken);

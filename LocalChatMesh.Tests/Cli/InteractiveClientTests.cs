@@ -147,7 +147,7 @@ public class InteractiveClientTests
     public async Task When_the_broker_goes_the_terminal_is_restored_and_the_reason_printed()
     {
         await using var broker = await TestBroker.StartAsync();
-        await using var tmux = await StartClientAsync(broker, "alice");
+        await using var tmux = await StartClientAsync(broker, "alice", "--no-reconnect");
         await tmux.TypeAsync("half a line");
         await InputLineAsync(tmux, "half a line");
 
@@ -175,9 +175,56 @@ public class InteractiveClientTests
         Assert.That(screen[^1], Is.EqualTo(Prompt.TrimEnd()));
     }
 
-    private static async Task<TmuxSession> StartClientAsync(ChatBroker broker, string nickname)
+    [Test]
+    public async Task The_status_line_shows_the_current_room_and_the_unread_chats_of_another()
     {
-        var tmux = await TmuxSession.StartCliAsync("client", "--nickname", nickname, "--server", broker.LocalEndPoint.ToString());
+        await using var broker = await TestBroker.StartAsync();
+        await using var bob = await ChatClient.ConnectAsync(broker.LocalEndPoint, "bob", ChatClientOptions.Default with { Capabilities = ChatCapabilities.All });
+        await using var dev = await bob.JoinAsync("dev");
+        await dev.SendAsync("before you came");
+        await using var tmux = await StartClientAsync(broker, "alice");
+
+        await tmux.TypeAsync("/join dev");
+        await tmux.PressAsync("Enter");
+        await tmux.WaitForTextAsync("(history) <bob> before you came");
+        await StatusAsync(tmux, "[alice] [dev] lobby  connected");
+        await tmux.TypeAsync("/switch lobby");
+        await tmux.PressAsync("Enter");
+        await StatusAsync(tmux, "[alice] [lobby] dev  connected");
+
+        for (var i = 1; i <= 3; i++)
+        {
+            await dev.SendAsync($"dev news {i}");
+        }
+
+        var screen = await StatusAsync(tmux, "[alice] [lobby] dev(3)  connected");
+        Assert.That(screen.Where(r => r.Contains("<bob>", StringComparison.Ordinal)).Skip(1).ToList(), Has.Count.EqualTo(3).And.All.Match(@"^\d\d:\d\d \[dev\] <bob> dev news \d$"), TmuxSession.Show(screen));
+
+        // Switching there reads them; a plain line then goes to dev.
+        await tmux.TypeAsync("/switch dev");
+        await tmux.PressAsync("Enter");
+        await StatusAsync(tmux, "[alice] [dev] lobby  connected");
+        await tmux.TypeAsync("hi dev");
+        await tmux.PressAsync("Enter");
+        using var timeout = new CancellationTokenSource(TmuxSession.Deadline);
+        await foreach (var chat in dev.ReadMessagesAsync(timeout.Token))
+        {
+            if (chat.Nickname == "alice")
+            {
+                Assert.That(chat.Text, Is.EqualTo("hi dev"));
+                break;
+            }
+        }
+
+        await tmux.WaitForTextAsync("<alice> hi dev");
+    }
+
+    private static Task<IReadOnlyList<string>> StatusAsync(TmuxSession tmux, string status) =>
+        tmux.WaitForScreenAsync(s => s.Count >= 2 && s[^2].TrimEnd() == status, $"the status line '{status}'");
+
+    private static async Task<TmuxSession> StartClientAsync(ChatBroker broker, string nickname, params string[] options)
+    {
+        var tmux = await TmuxSession.StartCliAsync(["client", "--nickname", nickname, "--server", broker.LocalEndPoint.ToString(), .. options]);
         await tmux.WaitForScreenAsync(s => s.Any(r => r.EndsWith($"*** connected as {nickname}", StringComparison.Ordinal)) && s[^1] == Prompt.TrimEnd(), "the connected screen");
         return tmux;
     }

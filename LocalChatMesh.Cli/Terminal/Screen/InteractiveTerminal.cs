@@ -95,6 +95,8 @@ internal sealed class InteractiveTerminal(TextWriter output, TextWriter error, b
         controller = new SessionController(session, new Output(screen, line => _lastServerError = line));
         controller.Start();
         using var printing = session.Messages.Subscribe(controller.OnMessage, failed, () => { });
+        using var states = session.ConnectionStates.Subscribe(controller.OnConnectionStatus);
+        using var resumes = session.Resumes.Subscribe(resume => controller.OnResume(resume.Room, resume.Resume));
 
         var typed = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
         screen.Submitted += line => typed.Writer.TryWrite(line);

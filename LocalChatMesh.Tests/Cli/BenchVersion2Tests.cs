@@ -94,7 +94,9 @@ public class BenchVersion2Tests
         Assert.Multiple(() =>
         {
             Assert.That(report.Received, Is.EqualTo(report.Expected), "each room's own messages still arrive");
-            Assert.That(report.Misrouted, Is.EqualTo(4 * 10), "every client also got the other room's sender");
+            // The run ends once every client has its own room's messages; the other room's copies
+            // are caught as they arrive, so some may still be on their way then (at most 4 x 10).
+            Assert.That(report.Misrouted, Is.InRange(1, 4 * 10), "the other room's sender is caught as misrouted");
             Assert.That(report.Clean, Is.False);
         });
     }

@@ -112,6 +112,7 @@ public class ReconnectBrokerTests
         await using var bob = await ChatClient.ConnectAsync(endPoint, "bob", V2).WaitAsync(Deadline);
         var bobDev = await bob.JoinAsync("dev").WaitAsync(Deadline);
         await bobDev.SendAsync("after the restart");
+        await devSeen.WaitForAsync(3); // two connections' lines have no order until the broker has read one
         await dev.SendAsync("me too");
         await devSeen.WaitForAsync(4);
         Assert.That(devSeen.Items.Select(m => m.Text), Is.EqualTo(new[] { "one", "two", "after the restart", "me too" }));

@@ -58,21 +58,21 @@ internal sealed partial class ChatHub
         value.Length <= MaxEchoedLength ? value : string.Concat(value.AsSpan(0, MaxEchoedLength), "…");
 
     /// <summary>The room, created if it does not exist yet; null when the broker has its maximum of rooms.</summary>
-    private Room? GetOrCreateRoom(string name, string key)
+    private Room? GetOrCreateRoom(string name)
     {
-        if (_rooms.TryGetValue(key, out var room))
+        if (_rooms.TryGetValue(name, out var room))
         {
             return room;
         }
 
         // The lobby is where version 1 clients live: it can always be made.
-        if (_rooms.Count >= _options.MaxRooms && !RoomNames.Comparer.Equals(key, Room.Lobby))
+        if (_rooms.Count >= _options.MaxRooms && !RoomNames.Comparer.Equals(name, Room.Lobby))
         {
             return null;
         }
 
-        room = new Room(name, key);
-        _rooms.Add(key, room);
+        room = new Room(name);
+        _rooms.Add(name, room);
         return room;
     }
 
@@ -80,7 +80,7 @@ internal sealed partial class ChatHub
     // the v1 roster (others only, nothing when alone), user_joined to the others, then live.
     private void EnterLobbyAtWelcome(ConnectionState state)
     {
-        var room = GetOrCreateRoom(Room.Lobby, Room.Lobby)!;
+        var room = GetOrCreateRoom(Room.Lobby)!;
         var others = room.Nicknames();
         if (others.Count > 0)
         {
@@ -98,8 +98,7 @@ internal sealed partial class ChatHub
             return;
         }
 
-        var key = RoomNames.Key(join.Room);
-        if (state.Rooms.TryGetValue(key, out var existing))
+        if (state.Rooms.TryGetValue(join.Room, out var existing))
         {
             SendError(state, $"already in room '{existing.Room.Name}'");
             return;
@@ -111,7 +110,7 @@ internal sealed partial class ChatHub
             return;
         }
 
-        if (GetOrCreateRoom(join.Room, key) is not { } room)
+        if (GetOrCreateRoom(join.Room) is not { } room)
         {
             SendError(state, "too many rooms on this broker");
             return;
@@ -156,7 +155,7 @@ internal sealed partial class ChatHub
         AppendPresence(room, nickname, joined: true);
         var membership = new Membership(state, room);
         room.Members.Add(state.NicknameKey!, membership);
-        state.Rooms.Add(room.Key, membership);
+        state.Rooms.Add(room.Name, membership);
         membership.Start(from ?? room.Log.NextPosition, replayAfterId);
         Metrics.MessagesOut.Add(membership.Pump(_options.OutboundSoftLimitBytes));
         Metrics.RoomJoins.Add(1);
@@ -183,7 +182,7 @@ internal sealed partial class ChatHub
             return null;
         }
 
-        if (state.Rooms.TryGetValue(RoomNames.Key(name), out var membership))
+        if (state.Rooms.TryGetValue(name, out var membership))
         {
             return membership;
         }
@@ -198,7 +197,7 @@ internal sealed partial class ChatHub
         var room = membership.Room;
         membership.End();
         room.Members.Remove(state.NicknameKey!);
-        state.Rooms.Remove(room.Key);
+        state.Rooms.Remove(room.Name);
         if (tellOthers)
         {
             AppendPresence(room, state.Nickname!, joined: false);
@@ -398,7 +397,7 @@ internal sealed partial class ChatHub
         }
 
         room.Live.Dispose();
-        _rooms.Remove(room.Key);
+        _rooms.Remove(room.Name);
     }
 
     private void DropFront(Room room)
@@ -450,8 +449,6 @@ internal sealed partial class ChatHub
             }
         }
     }
-
-    private void TrimHistoryByAge(DateTimeOffset now) => TrimHistory(now);
 
     // Members replaying history (or behind their room's log) read on as their queues drain.
     private void PumpCatchingUp(ConnectionState state)

@@ -43,11 +43,10 @@ internal sealed partial class ChatHub
             foreach (var stored in snapshot.Messages)
             {
                 // History outlives the room limits it was written under; the limits apply again below.
-                var key = RoomNames.Key(stored.Room);
-                if (!_rooms.TryGetValue(key, out var room))
+                if (!_rooms.TryGetValue(stored.Room, out var room))
                 {
-                    room = new Room(stored.Room, key);
-                    _rooms.Add(key, room);
+                    room = new Room(stored.Room);
+                    _rooms.Add(stored.Room, room);
                 }
 
                 var entry = new ChatEntry(room, stored.Id, stored.Time, stored.Nickname, stored.Text);
@@ -69,7 +68,7 @@ internal sealed partial class ChatHub
     // Under the lock: the chat has its id and time; it reaches the room once it is committed.
     private void Store(ConnectionState sender, Room room, long id, string text)
     {
-        _pending.Add(new PendingChat(sender, room.Name, room.Key, id, _scheduler.Now, sender.Nickname!, text));
+        _pending.Add(new PendingChat(sender, room.Name, id, _scheduler.Now, sender.Nickname!, text));
         if (_pending.Count > MaxPendingChats && !_storePressing)
         {
             _storePressing = true;
@@ -137,11 +136,11 @@ internal sealed partial class ChatHub
     private void Deliver(PendingChat chat)
     {
         // The room may have gone (everybody left) while the chat was being committed: it exists again now.
-        var room = GetOrCreateRoom(chat.RoomName, chat.RoomKey) ?? new Room(chat.RoomName, chat.RoomKey);
+        var room = GetOrCreateRoom(chat.RoomName) ?? new Room(chat.RoomName);
         var entry = new ChatEntry(room, chat.Id, chat.Time, chat.Nickname, chat.Text);
         Append(room, entry);
         Publish(new ChatEvent(chat.Sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = chat.Id });
     }
 
-    private sealed record PendingChat(ConnectionState Sender, string RoomName, string RoomKey, long Id, DateTimeOffset Time, string Nickname, string Text);
+    private sealed record PendingChat(ConnectionState Sender, string RoomName, long Id, DateTimeOffset Time, string Nickname, string Text);
 }

@@ -457,7 +457,7 @@ internal sealed partial class ChatHub : IDisposable
             }
 
             var now = _scheduler.Now;
-            TrimHistoryByAge(now);
+            TrimHistory(now);
             List<ConnectionState>? stuck = null;
             foreach (var state in _online.Values)
             {

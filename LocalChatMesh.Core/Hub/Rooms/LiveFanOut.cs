@@ -47,8 +47,10 @@ internal sealed class LiveFanOut : IDisposable
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _inner, null) is { } subscription)
+            // Under the hub's lock, like every call on the fan-out.
+            if (_inner is { } subscription)
             {
+                _inner = null;
                 subscription.Dispose();
                 owner.Count--;
             }

@@ -23,9 +23,6 @@ internal sealed class Membership(ConnectionState connection, Room room)
     /// <summary>Replay only chats with an id above this one (0: all from the cursor).</summary>
     public long ReplayAfterId { get; private set; }
 
-    /// <summary>Positions the room's log let go before this member read them.</summary>
-    public long Missed { get; private set; }
-
     /// <summary>Starts reading at <paramref name="from"/> (the log's end for no replay).</summary>
     public void Start(long from, long replayAfterId)
     {
@@ -60,7 +57,6 @@ internal sealed class Membership(ConnectionState connection, Room room)
             if (cursor < log.FirstPosition)
             {
                 // Trimmed before this member got there: a gap, reported like any lag.
-                Missed += log.FirstPosition - cursor;
                 Connection.CountMissed(log.FirstPosition - cursor);
                 cursor = log.FirstPosition;
                 continue;

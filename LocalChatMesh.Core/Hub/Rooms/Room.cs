@@ -8,14 +8,13 @@ namespace LocalChatMesh.Hub.Rooms;
 /// the log with a cursor instead and subscribes once it has reached the end.
 /// Touched under the hub's lock only.
 /// </summary>
-internal sealed class Room(string name, string key)
+internal sealed class Room(string name)
 {
     /// <summary>The room that version 1 clients live in.</summary>
     public const string Lobby = "lobby";
 
+    /// <summary>The name as first spelled; rooms are filed under it, compared with <see cref="RoomNames.Comparer"/>.</summary>
     public string Name { get; } = name;
-
-    public string Key { get; } = key;
 
     /// <summary>Members by nickname key, in join order.</summary>
     public OrderedDictionary<string, Membership> Members { get; } = new(StringComparer.Ordinal);

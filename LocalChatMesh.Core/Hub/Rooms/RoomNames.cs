@@ -39,6 +39,4 @@ internal static class RoomNames
     /// </summary>
     public static StringComparer Comparer => StringComparer.OrdinalIgnoreCase;
 
-    /// <summary>The key a room is filed under: its name as given, compared with <see cref="Comparer"/>.</summary>
-    public static string Key(string name) => name;
 }

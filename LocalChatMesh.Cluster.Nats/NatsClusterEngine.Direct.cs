@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using LocalChatMesh.Cluster.Nats.Internal;
 using NATS.Client.Core;
 

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reactive.Linq;

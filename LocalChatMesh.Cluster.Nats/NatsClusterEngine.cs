@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using LocalChatMesh.Cluster.Nats.Internal;
+using LocalChatMesh.Cluster;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
@@ -24,7 +25,7 @@ namespace LocalChatMesh.Cluster.Nats;
 /// </list>
 /// Thread-safe; dispose it to leave the cluster.
 /// </summary>
-public sealed partial class NatsClusterEngine : IAsyncDisposable
+public sealed partial class NatsClusterEngine : IChatCluster, IAsyncDisposable
 {
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(100);
 
@@ -40,6 +41,7 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
     private INatsJSStream _stream = null!;
     private INatsKVStore _nicknames = null!;
     private INatsKVStore _brokers = null!;
+    private INatsKVStore _ids = null!;
     private long _appendCount;
     private long _connectedSince = Stopwatch.GetTimestamp();
     private int _disposed;
@@ -131,10 +133,23 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
     /// Not acknowledged within <see cref="NatsClusterOptions.RequestTimeout"/>: the event is not known to be
     /// appended (it may still be, if only the acknowledgement was lost).
     /// </exception>
-    public async Task<long> AppendAsync(string roomKey, RoomEventKind kind, ReadOnlyMemory<byte> payload, string? deduplicationId = null, CancellationToken cancellationToken = default)
+    public Task<long> AppendAsync(string roomKey, RoomEventKind kind, ReadOnlyMemory<byte> payload, string? deduplicationId = null, CancellationToken cancellationToken = default) =>
+        AppendAsync(roomKey, kind, memberKey: null, payload, deduplicationId, cancellationToken);
+
+    // Every append, with or without a member's presence subject.
+
+    /// <summary>
+    /// As <see cref="AppendAsync(string, RoomEventKind, ReadOnlyMemory{byte}, string?, CancellationToken)"/>; a presence
+    /// event with a <paramref name="memberKey"/> goes to that member's own presence subject, so the per-subject
+    /// limit keeps each member's latest presence however busy the room (a starting broker rebuilds the rosters from it).
+    /// </summary>
+    Task<long> IChatCluster.AppendAsync(string roomKey, RoomEventKind kind, string? memberKey, ReadOnlyMemory<byte> payload, string? deduplicationId, CancellationToken cancellationToken) =>
+        AppendAsync(roomKey, kind, memberKey, payload, deduplicationId, cancellationToken);
+
+    private async Task<long> AppendAsync(string roomKey, RoomEventKind kind, string? memberKey, ReadOnlyMemory<byte> payload, string? deduplicationId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(roomKey);
-        var subject = _names.RoomSubject(roomKey, kind);
+        var subject = _names.RoomSubject(roomKey, kind, memberKey);
         var messageId = deduplicationId ?? $"{BrokerId}:{Interlocked.Increment(ref _appendCount)}";
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_options.RequestTimeout);
@@ -238,6 +253,42 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
             }
 
             await Task.Delay(RetryPause, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The sequence of the newest room event stored now (0 for none).</summary>
+    /// <exception cref="ClusterUnavailableException">NATS cannot be reached.</exception>
+    public async Task<long> GetLastSequenceAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(_options.RequestTimeout);
+            var stream = await _js.GetStreamAsync(_names.Stream, cancellationToken: deadline.Token).ConfigureAwait(false);
+            return (long)stream.Info.State.LastSeq;
+        }
+        catch (Exception exception) when (IsTransient(exception) && !cancellationToken.IsCancellationRequested)
+        {
+            throw Unavailable("cluster unavailable: cannot read the room stream's state", exception);
+        }
+    }
+
+    /// <summary>
+    /// A new direct message id: the revision of a write to the <c>{cluster}-ids</c> bucket, which is
+    /// unique and increasing in the cluster and survives NATS restarts (file storage).
+    /// </summary>
+    /// <exception cref="ClusterUnavailableException">NATS cannot be reached.</exception>
+    public async Task<long> NextDirectIdAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(_options.RequestTimeout);
+            return (long)await _ids.PutAsync("direct", BrokerId, cancellationToken: deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsTransient(exception) && !cancellationToken.IsCancellationRequested)
+        {
+            throw Unavailable("cluster unavailable: no id for a direct message", exception);
         }
     }
 
@@ -351,6 +402,7 @@ public sealed partial class NatsClusterEngine : IAsyncDisposable
 
         var kv = new NatsKVContext(_js);
         _nicknames = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(_names.NicknameBucket) { History = 1, Storage = NatsKVStorageType.File }, cancellationToken).ConfigureAwait(false);
+        _ids = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(_names.IdBucket) { History = 1, Storage = NatsKVStorageType.File }, cancellationToken).ConfigureAwait(false);
         _brokers = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(_names.BrokerBucket) { History = 1, Storage = NatsKVStorageType.Memory, MaxAge = _options.HeartbeatTimeout }, cancellationToken).ConfigureAwait(false);
 
         _connection.ConnectionDisconnected += OnDisconnected;

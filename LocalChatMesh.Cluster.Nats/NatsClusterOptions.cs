@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using LocalChatMesh.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -7,9 +8,10 @@ namespace LocalChatMesh.Cluster.Nats.Internal;
 /// <summary>
 /// Every NATS name a cluster uses, all under its <see cref="NatsClusterOptions.ClusterName"/>:
 /// <list type="bullet">
-/// <item><c>{cluster}-rooms</c>: the stream of every room, subjects <c>{cluster}.room.{room}.chat</c> and <c>.presence</c>;</item>
+/// <item><c>{cluster}-rooms</c>: the stream of every room, subjects <c>{cluster}.room.{room}.chat</c> and <c>.presence.{member}</c>;</item>
 /// <item><c>{cluster}-nicknames</c>: the reservation bucket, one key per nickname;</item>
 /// <item><c>{cluster}-brokers</c>: the heartbeat bucket, one key per live broker;</item>
+/// <item><c>{cluster}-ids</c>: a one-key bucket whose revisions are direct message ids;</item>
 /// <item><c>{cluster}.broker.{id}.direct.{nickname}</c> and <c>.replaced</c>: core subjects one broker serves.</item>
 /// </list>
 /// Room and nickname keys can hold characters a subject token or bucket key cannot (a room's <c>.</c>
@@ -28,8 +30,12 @@ internal sealed class ClusterNames(string cluster)
 
     private string RoomPrefix { get; } = $"{cluster}.room.";
 
-    public string RoomSubject(string roomKey, RoomEventKind kind) =>
-        $"{RoomPrefix}{Escape(roomKey)}.{(kind == RoomEventKind.Chat ? "chat" : "presence")}";
+    public string IdBucket { get; } = $"{cluster}-ids";
+
+    /// <summary>A room event's subject; a member's presence has its own (<c>.presence.{member}</c>) so the per-subject limit keeps each member's latest.</summary>
+    public string RoomSubject(string roomKey, RoomEventKind kind, string? memberKey = null) => kind == RoomEventKind.Chat
+        ? $"{RoomPrefix}{Escape(roomKey)}.chat"
+        : memberKey is null ? $"{RoomPrefix}{Escape(roomKey)}.presence" : $"{RoomPrefix}{Escape(roomKey)}.presence.{Escape(memberKey)}";
 
     /// <summary>Reads a room subject back; false for anything else.</summary>
     public bool TryParseRoomSubject(string subject, out string roomKey, out RoomEventKind kind)
@@ -53,7 +59,7 @@ internal sealed class ClusterNames(string cluster)
         {
             kind = RoomEventKind.Chat;
         }
-        else if (suffix.SequenceEqual("presence"))
+        else if (suffix.SequenceEqual("presence") || (suffix.StartsWith("presence.") && suffix.Length > "presence.".Length && !suffix["presence.".Length..].Contains('.')))
         {
             kind = RoomEventKind.Presence;
         }

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using Microsoft.Extensions.Logging;
 
 namespace LocalChatMesh.Cluster.Nats.Internal;

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;

@@ -101,6 +101,15 @@ public sealed record BrokerOptions
     /// </summary>
     public Storage.IChatStore? Store { get; init; }
 
+    /// <summary>
+    /// The cluster this broker is one of (for example a NatsClusterEngine from
+    /// LocalChatMesh.Cluster.Nats), or null for a broker on its own. Brokers of one cluster are one
+    /// chat: rooms, nicknames, direct messages, history and resume are the cluster's, and history
+    /// lives in the cluster (so <see cref="Store"/> must be null). Every broker of a cluster should
+    /// have the same history limits. The broker does not dispose it; dispose it after the broker stopped.
+    /// </summary>
+    public Cluster.IChatCluster? Cluster { get; init; }
+
     /// <summary>Where log messages go. Nowhere by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -142,6 +151,10 @@ public sealed record BrokerOptions
         Require(HistoryBytesPerRoom >= 0, nameof(HistoryBytesPerRoom), HistoryBytesPerRoom, "zero or positive");
         Require(HistoryBytes >= HistoryBytesPerRoom, nameof(HistoryBytes), HistoryBytes, $"at least {nameof(HistoryBytesPerRoom)}");
         Require(HistoryMaxAge > TimeSpan.Zero, nameof(HistoryMaxAge), HistoryMaxAge, "positive");
+        if (Cluster is not null && Store is not null)
+        {
+            throw new ArgumentException($"{nameof(Store)} and {nameof(Cluster)} cannot both be set: in a cluster, history lives in the cluster.", nameof(Store));
+        }
     }
 
     private static void Require(bool condition, string name, object? value, string expectation)

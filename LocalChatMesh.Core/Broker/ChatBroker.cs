@@ -24,6 +24,8 @@ public sealed class ChatBroker : IAsyncDisposable
     private readonly BrokerOptions _options;
     private readonly Socket _listener;
     private readonly ILogger _logger;
+    private static readonly TimeSpan ClusterLeaveTimeout = TimeSpan.FromSeconds(5);
+
     private readonly ChatHub _hub;
     private readonly BackpressureGate _gate = new();
 
@@ -88,6 +90,7 @@ public sealed class ChatBroker : IAsyncDisposable
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     /// <exception cref="Storage.ChatStoreException">The store cannot be opened (corrupt, locked, newer, unwritable); it is disposed.</exception>
     /// <exception cref="SocketException">The address cannot be bound (in use, not local).</exception>
+    /// <exception cref="LocalChatMesh.Cluster.ClusterUnavailableException">The cluster cannot be reached.</exception>
     public static async Task<ChatBroker> StartAsync(BrokerOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= BrokerOptions.Default;
@@ -128,6 +131,21 @@ public sealed class ChatBroker : IAsyncDisposable
         }
 
         var broker = new ChatBroker(options, listener);
+        if (options.Cluster is not null)
+        {
+            try
+            {
+                await broker._hub.JoinClusterAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                listener.Dispose();
+                await broker._hub.LeaveClusterAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                broker._hub.Dispose();
+                throw;
+            }
+        }
+
         if (snapshot is not null)
         {
             broker._hub.Restore(snapshot);
@@ -171,6 +189,9 @@ public sealed class ChatBroker : IAsyncDisposable
 
             await Task.WhenAll(_live.Values.Select(connection => connection.Completion)).ConfigureAwait(false);
         }
+
+        // In a cluster the others learn that this broker's clients left, and their nicknames are free.
+        await _hub.LeaveClusterAsync(ClusterLeaveTimeout).ConfigureAwait(false);
 
         // Chats accepted before the stop are committed (nobody receives them now) before the store closes.
         await _hub.WhenStoredAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

@@ -53,4 +53,16 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Debug, "connection {ConnectionId} transport ended")]
     public static partial void TransportEnded(ILogger logger, Exception exception, long connectionId);
+
+    [LoggerMessage(40, LogLevel.Warning, "cluster event {Sequence} could not be applied and was skipped")]
+    public static partial void ClusterEventSkipped(ILogger logger, Exception exception, long sequence);
+
+    [LoggerMessage(41, LogLevel.Error, "reading the cluster failed")]
+    public static partial void ClusterReadFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(42, LogLevel.Warning, "cluster request failed: {What}")]
+    public static partial void ClusterAppendFailed(ILogger logger, Exception exception, string what);
+
+    [LoggerMessage(43, LogLevel.Warning, "cluster {State}")]
+    public static partial void ClusterState(ILogger logger, string state);
 }

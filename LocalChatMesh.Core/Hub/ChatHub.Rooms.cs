@@ -60,19 +60,24 @@ internal sealed partial class ChatHub
     /// <summary>The room, created if it does not exist yet; null when the broker has its maximum of rooms.</summary>
     private Room? GetOrCreateRoom(string name)
     {
-        if (_rooms.TryGetValue(name, out var room))
-        {
-            return room;
-        }
-
         // The lobby is where version 1 clients live: it can always be made.
-        if (_rooms.Count >= _options.MaxRooms && !RoomNames.Comparer.Equals(name, Room.Lobby))
+        if (!_rooms.ContainsKey(name) && _rooms.Count >= _options.MaxRooms && !RoomNames.Comparer.Equals(name, Room.Lobby))
         {
             return null;
         }
 
-        room = new Room(name);
-        _rooms.Add(name, room);
+        return GetOrAddRoom(name);
+    }
+
+    /// <summary>The room, created if need be whatever the limit (what the cluster ordered exists everywhere).</summary>
+    private Room GetOrAddRoom(string name)
+    {
+        if (!_rooms.TryGetValue(name, out var room))
+        {
+            room = new Room(name);
+            _rooms.Add(name, room);
+        }
+
         return room;
     }
 
@@ -81,13 +86,24 @@ internal sealed partial class ChatHub
     private void EnterLobbyAtWelcome(ConnectionState state)
     {
         var room = GetOrCreateRoom(Room.Lobby)!;
-        var others = room.Nicknames();
+        if (Cluster is not null)
+        {
+            BeginClusterJoin(state, room, join: null);
+            return;
+        }
+
+        CompleteLobbyEntry(state, room, membership: null, silent: false);
+    }
+
+    private void CompleteLobbyEntry(ConnectionState state, Room room, Membership? membership, bool silent)
+    {
+        var others = room.Nicknames(exceptKey: state.NicknameKey);
         if (others.Count > 0)
         {
             state.Send(new RosterMessage(others));
         }
 
-        Enter(state, room, from: null, replayAfterId: 0);
+        Enter(state, room, from: null, replayAfterId: 0, membership, silent);
     }
 
     private void JoinRoom(ConnectionState state, JoinMessage join)
@@ -116,6 +132,17 @@ internal sealed partial class ChatHub
             return;
         }
 
+        if (Cluster is not null)
+        {
+            BeginClusterJoin(state, room, join);
+            return;
+        }
+
+        CompleteJoin(state, room, join, membership: null, silent: false);
+    }
+
+    private void CompleteJoin(ConnectionState state, Room room, JoinMessage join, Membership? membership, bool silent)
+    {
         // One serialized step: the joined snapshot, the replay's start, the user_joined the
         // others see and the live subscription, so nothing is lost or seen twice.
         var log = room.Log;
@@ -140,22 +167,37 @@ internal sealed partial class ChatHub
             }
         }
 
-        state.Send(new JoinedMessage(room.Name, room.Nicknames())
+        state.Send(new JoinedMessage(room.Name, room.Nicknames(exceptKey: state.NicknameKey))
         {
             Epoch = state.Has(Grants.History) ? _epoch : null,
             LastId = state.Has(Grants.History) ? log.LastId : null,
             Recovered = recovered,
         });
-        Enter(state, room, from, replayAfterId);
+        Enter(state, room, from, replayAfterId, membership, silent);
     }
 
-    private void Enter(ConnectionState state, Room room, long? from, long replayAfterId)
+    // The others see user_joined (unless silent: the same person taking over a membership), then the member
+    // starts reading. In a cluster the membership already exists (pending) and the roster already has it.
+    private void Enter(ConnectionState state, Room room, long? from, long replayAfterId, Membership? membership = null, bool silent = false)
     {
         var nickname = state.Nickname!;
-        AppendPresence(room, nickname, joined: true);
-        var membership = new Membership(state, room);
-        room.Members.Add(state.NicknameKey!, membership);
-        state.Rooms.Add(room.Name, membership);
+        if (!silent)
+        {
+            AppendPresence(room, nickname, joined: true);
+        }
+
+        if (membership is null)
+        {
+            membership = new Membership(state, room);
+            state.Rooms.Add(room.Name, membership);
+        }
+
+        if (Cluster is null)
+        {
+            room.Roster.Add(state.NicknameKey!, new RosterEntry(nickname, ""));
+        }
+
+        room.Members[state.NicknameKey!] = membership;
         membership.Start(from ?? room.Log.NextPosition, replayAfterId);
         Metrics.MessagesOut.Add(membership.Pump(_options.OutboundSoftLimitBytes));
         Metrics.RoomJoins.Add(1);
@@ -196,11 +238,30 @@ internal sealed partial class ChatHub
         var state = membership.Connection;
         var room = membership.Room;
         membership.End();
-        room.Members.Remove(state.NicknameKey!);
-        state.Rooms.Remove(room.Name);
-        if (tellOthers)
+        if (room.Members.TryGetValue(state.NicknameKey!, out var current) && current == membership)
         {
-            AppendPresence(room, state.Nickname!, joined: false);
+            room.Members.Remove(state.NicknameKey!);
+        }
+
+        state.Rooms.Remove(room.Name);
+        if (membership.Pending is not null)
+        {
+            membership.Pending = null;
+            room.PendingJoins--;
+        }
+
+        if (Cluster is not null)
+        {
+            // The others learn it in the cluster's order, whatever the reason (a broker stopping too).
+            AppendClusterPresence(state, room, joined: false);
+        }
+        else
+        {
+            room.Roster.Remove(state.NicknameKey!);
+            if (tellOthers)
+            {
+                AppendPresence(room, state.Nickname!, joined: false);
+            }
         }
 
         Publish(new RoomLeftEvent(state.Id, state.Nickname!, room.Name));
@@ -245,6 +306,12 @@ internal sealed partial class ChatHub
         }
 
         var room = membership.Room;
+        if (Cluster is not null)
+        {
+            AppendClusterChat(state, room, chat.Text);
+            return;
+        }
+
         if (_options.Store is not null)
         {
             Store(state, room, ++_lastId, chat.Text);
@@ -260,6 +327,12 @@ internal sealed partial class ChatHub
     {
         if (string.IsNullOrWhiteSpace(direct.Text))
         {
+            return;
+        }
+
+        if (Cluster is not null)
+        {
+            ClusterDirect(state, direct);
             return;
         }
 
@@ -281,9 +354,20 @@ internal sealed partial class ChatHub
             return;
         }
 
+        DeliverDirect(state, recipient, direct.Text, ++_lastId, _scheduler.Now);
+    }
+
+    /// <summary>Queues a direct message for both ends (once for yourself); returns the error for the sender, or null.</summary>
+    private string? DeliverDirect(ConnectionState state, ConnectionState recipient, string text, long id, DateTimeOffset time)
+    {
+        if (!recipient.Has(Grants.Direct))
+        {
+            return $"'{recipient.Nickname}' cannot receive direct messages";
+        }
+
         // Encoded at most twice (with and without meta), whoever the two ends are.
-        var plain = new DirectDeliveryMessage(state.Nickname!, recipient.Nickname!, direct.Text);
-        var meta = plain with { Id = ++_lastId, Time = _scheduler.Now };
+        var plain = new DirectDeliveryMessage(state.Nickname!, recipient.Nickname!, text);
+        var meta = plain with { Id = id, Time = time };
         byte[]? plainFrame = null;
         byte[]? metaFrame = null;
         byte[] FrameFor(ConnectionState end) => end.Has(Grants.Meta)
@@ -298,7 +382,8 @@ internal sealed partial class ChatHub
 
         Metrics.MessagesOut.Add(queued);
         Metrics.DirectMessages.Add(1);
-        Publish(new DirectMessageEvent(state.Id, state.Nickname!, recipient.Nickname!, direct.Text));
+        Publish(new DirectMessageEvent(state.Id, state.Nickname!, recipient.Nickname!, text));
+        return null;
     }
 
     // The per-client rate limit, for chats and direct messages alike.

@@ -171,7 +171,15 @@ internal sealed partial class ChatHub : IDisposable
                     break;
                 case HubInputKind.Message when state.Phase != ConnectionPhase.Closed:
                     Metrics.MessagesIn.Add(1);
-                    Handle(state, input.Message!);
+                    if (state.Busy)
+                    {
+                        Defer(state, input.Message!);
+                    }
+                    else
+                    {
+                        Handle(state, input.Message!);
+                    }
+
                     break;
                 case HubInputKind.Completed:
                     Close(state, DisconnectReason.ClientClosed, flush: true);
@@ -318,7 +326,10 @@ internal sealed partial class ChatHub : IDisposable
         {
             if (hello.Session is { } session && holder.Session is { } held && SessionMatches(session, held))
             {
-                // The old connection has not been noticed as dead yet: this one takes over at once.
+                // The old connection has not been noticed as dead yet: this one takes over at once
+                // (in a cluster with the reservation it held).
+                state.Reservation = holder.Reservation;
+                holder.Reservation = null;
                 SendError(holder, "connection replaced");
                 Close(holder, DisconnectReason.Replaced, flush: true);
                 state.Session = held;
@@ -328,6 +339,10 @@ internal sealed partial class ChatHub : IDisposable
                 refusal = $"nickname '{nickname}' is already in use";
             }
         }
+        else if (key is not null && _reserving.Contains(key))
+        {
+            refusal = $"nickname '{nickname}' is already in use";
+        }
 
         if (refusal is not null)
         {
@@ -335,6 +350,18 @@ internal sealed partial class ChatHub : IDisposable
             return;
         }
 
+        if (Cluster is not null && state.Reservation is null)
+        {
+            // The nickname must be free on every broker: the reservation is made off the lock.
+            BeginClusterHandshake(state, hello, nickname, key!);
+            return;
+        }
+
+        CompleteHandshake(state, hello, nickname, key!);
+    }
+
+    private void CompleteHandshake(ConnectionState state, HelloMessage hello, string nickname, string key)
+    {
         state.HandshakeTimer?.Dispose();
         state.Phase = ConnectionPhase.Joined;
         state.Nickname = nickname;
@@ -345,7 +372,8 @@ internal sealed partial class ChatHub : IDisposable
             state.RateLimiter = new RateLimiter(rate, _scheduler.Now);
         }
 
-        _online.Add(key!, state);
+        state.MemberId = Cluster is null ? "" : $"{Cluster.BrokerId}/{state.Id}";
+        _online.Add(key, state);
         Metrics.Joined.Add(1);
         Log.Joined(_logger, state.Id, nickname);
         if (hello.Capabilities is { } asked)
@@ -419,6 +447,11 @@ internal sealed partial class ChatHub : IDisposable
             }
 
             _online.Remove(state.NicknameKey!);
+            if (state.Reservation is { } reservation)
+            {
+                state.Reservation = null;
+                ReleaseReservation(reservation);
+            }
         }
 
         if (flush)

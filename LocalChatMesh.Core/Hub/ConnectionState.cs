@@ -47,6 +47,20 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
 
     public RateLimiter? RateLimiter { get; set; }
 
+    /// <summary>In a cluster: the nickname reservation this connection holds.</summary>
+    public Cluster.NicknameReservation? Reservation { get; set; }
+
+    /// <summary>In a cluster: this connection as a room member, unique in the cluster (<c>{broker}/{connection}</c>).</summary>
+    public string MemberId { get; set; } = "";
+
+    /// <summary>
+    /// In a cluster: a request of this connection is waiting for the cluster (a hello's reservation,
+    /// a direct message); its later messages wait in <see cref="Deferred"/> so they keep their order.
+    /// </summary>
+    public bool Busy { get; set; }
+
+    public Queue<ClientMessage>? Deferred { get; set; }
+
     /// <summary>True once a rate-limit notice was sent; reset when a message is accepted again.</summary>
     public bool RateNoticeSent { get; set; }
 

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Net;
 using System.Net.Sockets;
 using LocalChatMesh.Cluster.Nats;

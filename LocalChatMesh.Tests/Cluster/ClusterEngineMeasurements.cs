@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using LocalChatMesh.Cluster.Nats;

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Text;
 using LocalChatMesh.Cluster.Nats;
 

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;

@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using System.Collections.Concurrent;
 using LocalChatMesh.Cluster.Nats;
 using static LocalChatMesh.Tests.Cluster.ClusterTesting;

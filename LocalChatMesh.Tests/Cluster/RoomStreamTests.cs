@@ -1,3 +1,4 @@
+using LocalChatMesh.Cluster;
 using LocalChatMesh.Cluster.Nats;
 using LocalChatMesh.Storage;
 using static LocalChatMesh.Tests.Cluster.ClusterTesting;

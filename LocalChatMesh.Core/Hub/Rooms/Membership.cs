@@ -14,6 +14,13 @@ internal sealed class Membership(ConnectionState connection, Room room)
 
     public Room Room { get; } = room;
 
+    /// <summary>
+    /// In a cluster, a join waiting for its presence event to come back in the cluster's order: the
+    /// client may already chat in the room (its chats are appended after the join), but it reads
+    /// nothing until then. Null once started (and always on a broker of its own).
+    /// </summary>
+    public PendingJoin? Pending { get; set; }
+
     /// <summary>The next position to read, while catching up; null while live.</summary>
     public long? Cursor { get; private set; }
 
@@ -113,3 +120,7 @@ internal sealed class Membership(ConnectionState connection, Room room)
         _subscription = Room.Live.Subscribe(Connection.Form, Connection);
     }
 }
+
+/// <summary>What a join asked for, kept until the cluster has ordered it.</summary>
+/// <param name="Join">The join message (null for a version 1 client entering the lobby at its welcome).</param>
+internal sealed record PendingJoin(Protocol.JoinMessage? Join);

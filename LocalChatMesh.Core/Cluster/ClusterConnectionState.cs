@@ -1,4 +1,4 @@
-namespace LocalChatMesh.Cluster.Nats;
+namespace LocalChatMesh.Cluster;
 
 /// <summary>Whether the broker can reach the NATS server right now.</summary>
 public enum ClusterConnectionState

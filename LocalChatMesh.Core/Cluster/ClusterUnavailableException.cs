@@ -1,4 +1,4 @@
-namespace LocalChatMesh.Cluster.Nats;
+namespace LocalChatMesh.Cluster;
 
 /// <summary>
 /// The NATS server could not be reached (at start-up, or for longer than a request may wait): nothing

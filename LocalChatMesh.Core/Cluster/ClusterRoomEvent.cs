@@ -1,4 +1,4 @@
-namespace LocalChatMesh.Cluster.Nats;
+namespace LocalChatMesh.Cluster;
 
 /// <summary>What a room event is: history (a chat) or presence (not history, but in the same order).</summary>
 public enum RoomEventKind
@@ -20,11 +20,3 @@ public enum RoomEventKind
 /// <param name="Time">When the NATS server stored it.</param>
 /// <param name="Payload">What the broker appended, byte for byte.</param>
 public sealed record ClusterRoomEvent(long Sequence, string RoomKey, RoomEventKind Kind, DateTimeOffset Time, ReadOnlyMemory<byte> Payload);
-
-/// <summary>A room's chats read from the cluster for a client coming back (see <see cref="NatsClusterEngine.ReadChatsAfterAsync"/>).</summary>
-/// <param name="Chats">The chats after the position asked for, oldest first.</param>
-/// <param name="Complete">
-/// True when the cluster still holds every chat after that position; false when some may have been
-/// dropped by the history limits (the client has a gap and must be told so).
-/// </param>
-public sealed record RoomHistoryRead(IReadOnlyList<ClusterRoomEvent> Chats, bool Complete);

@@ -1,4 +1,4 @@
-namespace LocalChatMesh.Cluster.Nats;
+namespace LocalChatMesh.Cluster;
 
 /// <summary>
 /// A nickname held in the cluster: which broker holds it, for which session, at which revision of
@@ -7,12 +7,15 @@ namespace LocalChatMesh.Cluster.Nats;
 /// </summary>
 /// <param name="NicknameKey">The nickname's key (as the hub compares nicknames).</param>
 /// <param name="Nickname">The nickname as the client spelled it.</param>
-/// <param name="BrokerId">The <see cref="NatsClusterEngine.BrokerId"/> of the broker that holds it.</param>
+/// <param name="BrokerId">The <see cref="IChatCluster.BrokerId"/> of the broker that holds it.</param>
 /// <param name="Revision">The bucket revision of this reservation.</param>
 public sealed record NicknameReservation(string NicknameKey, string Nickname, string BrokerId, ulong Revision)
 {
-    /// <summary>SHA-256 of the session secret, hex: lets another broker check a takeover without the secret itself in NATS.</summary>
-    internal string SecretHash { get; init; } = "";
+    /// <summary>
+    /// SHA-256 of the session secret, hex: lets another broker check a takeover without the secret
+    /// itself in the cluster. Filled by the engine; a broker never needs it.
+    /// </summary>
+    public string SecretHash { get; init; } = "";
 
     /// <summary>
     /// An id naming this reservation's end: append the <c>user_left</c> of a reaped reservation with

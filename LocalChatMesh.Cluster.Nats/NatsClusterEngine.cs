@@ -95,6 +95,10 @@ public sealed partial class NatsClusterEngine : IChatCluster, IAsyncDisposable
             RequestTimeout = options.RequestTimeout,
             CommandTimeout = options.RequestTimeout,
             LoggerFactory = options.LoggerFactory,
+            AuthOpts = NatsAuthOpts.Default with { CredsFile = options.CredentialsFile, Token = options.Token },
+            TlsOpts = options.TlsCaFile is null && options.TlsCertificateFile is null
+                ? NatsTlsOpts.Default
+                : NatsTlsOpts.Default with { Mode = TlsMode.Require, CaFile = options.TlsCaFile, CertFile = options.TlsCertificateFile, KeyFile = options.TlsKeyFile },
 
             // A broker outlives any NATS outage: it keeps trying, quickly at first.
             MaxReconnectRetry = -1,

@@ -52,6 +52,24 @@ public sealed record NatsClusterOptions
     /// <summary>How long <see cref="NatsClusterEngine.ConnectAsync"/> waits for the NATS server: 5 s by default.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>A NATS credentials file (<c>.creds</c>: a user JWT and its NKey seed), or null.</summary>
+    public string? CredentialsFile { get; init; }
+
+    /// <summary>A NATS token (the server's <c>--auth</c>), or null. A user and password can also be given in <see cref="Url"/>.</summary>
+    public string? Token { get; init; }
+
+    /// <summary>
+    /// A PEM file of the certificate authorities to trust for the NATS server's TLS certificate, or null
+    /// for the system's. Setting it (or <see cref="TlsCertificateFile"/>) requires TLS.
+    /// </summary>
+    public string? TlsCaFile { get; init; }
+
+    /// <summary>A PEM client certificate for a NATS server that verifies clients (with <see cref="TlsKeyFile"/>), or null.</summary>
+    public string? TlsCertificateFile { get; init; }
+
+    /// <summary>The PEM private key of <see cref="TlsCertificateFile"/>, or null.</summary>
+    public string? TlsKeyFile { get; init; }
+
     /// <summary>Where the engine logs (connection lost and back, reaped reservations); nothing by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -68,6 +86,19 @@ public sealed record NatsClusterOptions
         }
 
         ArgumentNullException.ThrowIfNull(BrokerName, nameof(BrokerName));
+        if ((TlsCertificateFile is null) != (TlsKeyFile is null))
+        {
+            throw new ArgumentException("TlsCertificateFile and TlsKeyFile go together: give both or neither.", nameof(TlsKeyFile));
+        }
+
+        foreach (var (file, name) in new[] { (CredentialsFile, nameof(CredentialsFile)), (TlsCaFile, nameof(TlsCaFile)), (TlsCertificateFile, nameof(TlsCertificateFile)), (TlsKeyFile, nameof(TlsKeyFile)) })
+        {
+            if (file is not null && !File.Exists(file))
+            {
+                throw new ArgumentException($"{name} '{file}' does not exist.", name);
+            }
+        }
+
         ArgumentNullException.ThrowIfNull(History, nameof(History));
         ArgumentNullException.ThrowIfNull(LoggerFactory, nameof(LoggerFactory));
         Positive(HeartbeatInterval, nameof(HeartbeatInterval));

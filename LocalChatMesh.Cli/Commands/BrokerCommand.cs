@@ -32,6 +32,14 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("history-days", Description = "Days a chat stays in history")] double historyDays = 7,
         [Option("history-memory", Description = "Megabytes (estimated) all rooms' history may hold in memory")] long historyMemory = 128,
         [Option("store", Description = "A SQLite file that keeps room history across restarts (default: history in memory only)")] string? store = null,
+        [Option("cluster", Description = "A NATS server (nats://HOST:PORT, with JetStream) that makes this broker one of several forming one chat")] string? cluster = null,
+        [Option("cluster-name", Description = "The name the brokers of one chat share on the NATS server")] string clusterName = "chatmesh",
+        [Option("broker-name", Description = "This broker's name in the cluster (default: the machine name)")] string? brokerName = null,
+        [Option("cluster-creds", Description = "A NATS credentials file (.creds)")] string? clusterCreds = null,
+        [Option("cluster-token", Description = "A NATS token (default: $CHATMESH_CLUSTER_TOKEN, else none)")] string? clusterToken = null,
+        [Option("cluster-tls-ca", Description = "PEM certificate authorities to trust for the NATS server's TLS (requires TLS)")] string? clusterTlsCa = null,
+        [Option("cluster-tls-cert", Description = "PEM client certificate for NATS (with --cluster-tls-key)")] string? clusterTlsCert = null,
+        [Option("cluster-tls-key", Description = "PEM private key of --cluster-tls-cert")] string? clusterTlsKey = null,
         [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
@@ -69,10 +77,34 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             Store = store is null ? null : OpenStore(store),
         };
 
+        await using var clusterLink = new ClusterLink();
+        if (cluster is not null)
+        {
+            if (options.Store is { } openedStore)
+            {
+                await openedStore.DisposeAsync();
+                return Fail(2, "--store and --cluster cannot both be given: in a cluster, history lives in the cluster.");
+            }
+
+            var clusterProblem = await clusterLink.ConnectAsync(new ClusterSettings(
+                cluster, clusterName, brokerName, clusterCreds, clusterToken ?? NullIfEmpty(Environment.GetEnvironmentVariable(ClusterTokenVariable)),
+                clusterTlsCa, clusterTlsCert, clusterTlsKey, options.HistoryMessagesPerRoom, options.HistoryMaxAge, loggerFactory), Context.CancellationToken);
+            if (clusterProblem is { } failed)
+            {
+                return Fail(failed.ExitCode, failed.Message);
+            }
+
+            options = options with { Cluster = clusterLink.Cluster };
+        }
+
         ChatBroker broker;
         try
         {
             broker = await ChatBroker.StartAsync(options, Context.CancellationToken);
+        }
+        catch (LocalChatMesh.Cluster.ClusterUnavailableException exception)
+        {
+            return Fail(1, $"--cluster: {exception.Message}");
         }
         catch (ArgumentException exception)
         {
@@ -107,6 +139,9 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
 
     /// <summary>The environment variable that holds the shared secret when --token is not given.</summary>
     public const string TokenVariable = "CHATMESH_TOKEN";
+
+    /// <summary>The environment variable that holds the NATS token when --cluster-token is not given.</summary>
+    public const string ClusterTokenVariable = "CHATMESH_CLUSTER_TOKEN";
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
@@ -149,6 +184,8 @@ internal static partial class FlagErrors
         (nameof(BrokerOptions.LagGrace), "--lag-grace"),
         (nameof(BrokerOptions.EndPoint), "--listen"),
         (nameof(BrokerOptions.Token), "--token"),
+        (nameof(BrokerOptions.Cluster), "--cluster"),
+        (nameof(BrokerOptions.Store), "--store"),
     ];
 
     /// <summary>The exception's first line, with property names turned into flags and durations into seconds.</summary>

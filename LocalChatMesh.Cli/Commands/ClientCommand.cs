@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using Cocona;
 using LocalChatMesh.Cli.Terminal;
@@ -14,7 +15,7 @@ public sealed class ClientCommand : CoconaConsoleAppBase
     [Command("client", Description = "Join a chat: interactive at a terminal (plain lines when piped or with --plain); /help lists the commands, /quit leaves")]
     public async Task<int> ClientAsync(
         [Option("nickname", Description = "The nickname to use")] string nickname,
-        [Option("server", Description = "The broker's address, HOST:PORT")] string server = "127.0.0.1:5000",
+        [Option("server", Description = "The broker's address, HOST:PORT; several brokers of one cluster as HOST:PORT,HOST:PORT (failover)")] string server = "127.0.0.1:5000",
         [Option("json", Description = "Print each server message as its JSON line (for scripts)")] bool json = false,
         [Option("plain", Description = "Plain lines even on a terminal (the default when input or output is not a terminal)")] bool plain = false,
         [Option("no-color", Description = "No colours in interactive mode (also when NO_COLOR is set)")] bool noColor = false,
@@ -22,11 +23,18 @@ public sealed class ClientCommand : CoconaConsoleAppBase
     {
         // Raw streams rather than Console.In/Out: UTF-8 regardless of locale, and no console state to restore.
         await using var error = new StreamWriter(Console.OpenStandardError(), Utf8);
-        if (!ChatEndPoint.TryParse(server, out var endPoint, out var problem))
+        // Several brokers of one cluster, comma-separated: the first that answers, the others on failover.
+        var endPoints = new List<IPEndPoint>();
+        foreach (var address in server.Split(',', StringSplitOptions.TrimEntries))
         {
-            await error.WriteLineAsync($"error: --server: {problem}");
-            await error.FlushAsync();
-            return 2;
+            if (!ChatEndPoint.TryParse(address, out var endPoint, out var problem))
+            {
+                await error.WriteLineAsync($"error: --server: {problem}");
+                await error.FlushAsync();
+                return 2;
+            }
+
+            endPoints.Add(endPoint);
         }
 
         await using var output = new StreamWriter(Console.OpenStandardOutput(), Utf8);
@@ -34,13 +42,13 @@ public sealed class ClientCommand : CoconaConsoleAppBase
         {
             var color = NicknameColors.Enabled(noColor, Environment.GetEnvironmentVariable("NO_COLOR"));
             var interactive = new InteractiveTerminal(output, error, color);
-            return await interactive.RunAsync(token => V2ChatSession.ConnectAsync(endPoint, nickname, !noReconnect, token), Context.CancellationToken);
+            return await interactive.RunAsync(token => V2ChatSession.ConnectAsync(endPoints, nickname, !noReconnect, token), Context.CancellationToken);
         }
 
         // Standard input is never disposed: its reader thread may still be blocked in a read.
         var input = new StreamReader(Console.OpenStandardInput(), Utf8);
         var terminal = new ChatTerminal(input, output, error, json);
-        return await terminal.RunAsync(token => V2ChatSession.ConnectAsync(endPoint, nickname, !noReconnect, token), Context.CancellationToken);
+        return await terminal.RunAsync(token => V2ChatSession.ConnectAsync(endPoints, nickname, !noReconnect, token), Context.CancellationToken);
     }
 
     // Interactive mode needs a person at a real terminal on both ends; TERM=dumb cannot draw a screen.

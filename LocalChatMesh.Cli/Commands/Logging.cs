@@ -3,12 +3,17 @@ using Microsoft.Extensions.Logging.Console;
 
 namespace LocalChatMesh.Cli.Commands;
 
-/// <summary>Builds the CLI's loggers: standard error only, and no colour unless it is a terminal.</summary>
+/// <summary>
+/// Builds the CLI's loggers: standard error only, and no colour unless it is a terminal. The NATS
+/// client's own log (connection chatter, exceptions with stack traces) shows only at debug level: the
+/// cluster engine says in one line what a person running the broker needs (lost, back, unreachable).
+/// </summary>
 internal static class Logging
 {
     public static ILoggerFactory Create(LogLevel minimumLevel) =>
         LoggerFactory.Create(builder => builder
             .SetMinimumLevel(minimumLevel)
+            .AddFilter("NATS", minimumLevel <= LogLevel.Debug ? minimumLevel : LogLevel.None)
             .AddSimpleConsole(options =>
             {
                 options.SingleLine = true;

@@ -128,14 +128,21 @@ internal sealed class V2ChatSession : IChatSession
         ConnectAsync(server, nickname, reconnect: true, cancellationToken);
 
     /// <summary>Connects asking for every capability; with <paramref name="reconnect"/>, a lost connection comes back by itself (<see cref="ChatReconnectPolicy.Default"/>).</summary>
-    public static async Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, CancellationToken cancellationToken)
+    public static Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, CancellationToken cancellationToken) =>
+        ConnectAsync([server], nickname, reconnect, cancellationToken);
+
+    /// <summary>
+    /// Connects to the first of <paramref name="servers"/> that answers (brokers of one cluster); with
+    /// <paramref name="reconnect"/>, a lost connection comes back by itself, to any of them.
+    /// </summary>
+    public static async Task<IChatSession> ConnectAsync(IReadOnlyList<IPEndPoint> servers, string nickname, bool reconnect, CancellationToken cancellationToken)
     {
         var options = ChatClientOptions.Default with
         {
             Capabilities = ChatCapabilities.All,
             Reconnect = reconnect ? ChatReconnectPolicy.Default : null,
         };
-        return new V2ChatSession(await ChatClient.ConnectAsync(server, nickname, options, cancellationToken));
+        return new V2ChatSession(await ChatClient.ConnectAsync(servers, nickname, options, cancellationToken));
     }
 
     public async Task SendAsync(string? room, string text, CancellationToken cancellationToken)

@@ -8,7 +8,7 @@ namespace LocalChatMesh.Cluster;
 /// <list type="bullet">
 /// <item>every room event (chat or presence) is appended, and every broker applies what
 /// <see cref="ReadAllAsync"/> yields, its own appends included, so every client on every broker
-/// sees one order per room and a chat's id is its <see cref="ClusterRoomEvent.Sequence"/>;</item>
+/// sees one order per room and a chat's id comes from its <see cref="ClusterRoomEvent.Sequence"/>;</item>
 /// <item>a nickname is held through a reservation that one broker at a time can hold;</item>
 /// <item>a direct message goes to the broker holding the recipient's reservation.</item>
 /// </list>

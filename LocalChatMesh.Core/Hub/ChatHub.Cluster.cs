@@ -14,7 +14,7 @@ namespace LocalChatMesh.Hub;
 /// the cluster reads back, in its one order, is applied to the same room logs, rosters and live
 /// fan-out a broker of its own uses (so history, resume, flow control and the wire forms are the
 /// same code). This broker's own events are applied when they come back like everybody else's,
-/// so every client on every broker sees one order per room, and a chat's id is its sequence.
+/// so every client on every broker sees one order per room, and a chat's id comes from its sequence.
 /// <list type="bullet">
 /// <item>A join is appended as presence; the member starts (the <c>joined</c> snapshot, the replay
 /// and the live stream) when its presence comes back, at its place in the order.</item>
@@ -31,6 +31,12 @@ internal sealed partial class ChatHub
     /// <summary>Messages of one connection that may wait behind a request to the cluster.</summary>
     internal const int MaxDeferredMessages = 1024;
 
+    // A chat's id is its batch's stream sequence times this plus its place in the batch: ids increase
+    // in the cluster's order and are the same on every broker.
+    internal const int MaxChatsPerBatch = 1024;
+    private const int MaxBatchChars = 256 * 1024;
+    private const int MaxAppendsPerRound = 8192;
+
     private static readonly TimeSpan RetryLeaveAfter = TimeSpan.FromSeconds(1);
 
     // Keys of nicknames being reserved right now by a hello on this broker.
@@ -46,6 +52,8 @@ internal sealed partial class ChatHub
     private bool _clusterDown;
 
     private IChatCluster? Cluster => _options.Cluster;
+
+    private static long ChatId(long sequence, int index) => (sequence * MaxChatsPerBatch) + index;
 
     // Room names compare ignoring case (RoomNames.Comparer): their upper-case form is the same for every spelling.
     private static string ClusterRoomKey(string roomName) => roomName.ToUpperInvariant();
@@ -141,13 +149,19 @@ internal sealed partial class ChatHub
     {
         if (roomEvent.Kind == RoomEventKind.Chat)
         {
-            var chat = JsonSerializer.Deserialize(roomEvent.Payload.Span, ClusterJsonContext.Default.ClusterChatPayload)!;
-            var room = GetOrAddRoom(chat.Room);
-            Append(room, new ChatEntry(room, roomEvent.Sequence, roomEvent.Time, chat.Nickname, chat.Text));
-            if (chat.Member.StartsWith(Cluster!.BrokerId + "/", StringComparison.Ordinal)
-                && _online.TryGetValue(NicknameRules.Key(chat.Nickname), out var sender) && sender.MemberId == chat.Member)
+            var batch = JsonSerializer.Deserialize(roomEvent.Payload.Span, ClusterJsonContext.Default.ClusterChatBatch)!;
+            var room = GetOrAddRoom(batch.Room);
+            var ours = Cluster!.BrokerId + "/";
+            for (var i = 0; i < batch.Chats.Count && i < MaxChatsPerBatch; i++)
             {
-                Publish(new ChatEvent(sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = roomEvent.Sequence });
+                var chat = batch.Chats[i];
+                var id = ChatId(roomEvent.Sequence, i);
+                Append(room, new ChatEntry(room, id, roomEvent.Time, chat.Nickname, chat.Text));
+                if (chat.Member.StartsWith(ours, StringComparison.Ordinal)
+                    && _online.TryGetValue(NicknameRules.Key(chat.Nickname), out var sender) && sender.MemberId == chat.Member)
+                {
+                    Publish(new ChatEvent(sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = id });
+                }
             }
 
             return;
@@ -224,11 +238,12 @@ internal sealed partial class ChatHub
         Enqueue(new ClusterAppend(ClusterAppendKind.Presence, roomKey, state.NicknameKey, payload, joined ? null : $"left:{state.MemberId}:{roomKey}", state, joined ? room.Name : null));
     }
 
-    private void AppendClusterChat(ConnectionState state, Room room, string text)
-    {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new ClusterChatPayload(room.Name, state.Nickname!, state.MemberId, text), ClusterJsonContext.Default.ClusterChatPayload);
-        Enqueue(new ClusterAppend(ClusterAppendKind.Chat, ClusterRoomKey(room.Name), null, payload, null, state, null));
-    }
+    private void AppendClusterChat(ConnectionState state, Room room, string text) =>
+        Enqueue(new ClusterAppend(ClusterAppendKind.Chat, ClusterRoomKey(room.Name), null, [], null, state, null)
+        {
+            Chat = new ClusterChat(state.Nickname!, state.MemberId, text),
+            RoomName = room.Name,
+        });
 
     private void ReleaseReservation(NicknameReservation reservation) =>
         Enqueue(new ClusterAppend(ClusterAppendKind.Release, "", null, [], null, null, null) { Reservation = reservation });
@@ -248,27 +263,82 @@ internal sealed partial class ChatHub
         }
     }
 
+    // Group commit, per room: whatever arrived while the last round was out goes in the next, each
+    // room's events in order (consecutive chats of a room in one stream message), rooms side by side.
     private async Task AppendLoopAsync()
     {
-        var cluster = Cluster!;
-        await foreach (var append in _appends.Reader.ReadAllAsync().ConfigureAwait(false))
+        var reader = _appends.Reader;
+        var round = new List<ClusterAppend>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            round.Clear();
+            while (round.Count < MaxAppendsPerRound && reader.TryRead(out var append))
+            {
+                round.Add(append);
+            }
+
+            var byRoom = new Dictionary<string, List<ClusterAppend>>(StringComparer.Ordinal);
+            foreach (var append in round)
+            {
+                if (!byRoom.TryGetValue(append.RoomKey, out var list))
+                {
+                    byRoom.Add(append.RoomKey, list = []);
+                }
+
+                list.Add(append);
+            }
+
+            await Task.WhenAll(byRoom.Values.Select(AppendInOrderAsync)).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _pendingAppends -= round.Count;
+                if (_pendingAppends <= MaxPendingChats / 2 && _clusterPressing)
+                {
+                    _clusterPressing = false;
+                    StorePressure?.Invoke(false);
+                }
+            }
+        }
+    }
+
+    private async Task AppendInOrderAsync(List<ClusterAppend> appends)
+    {
+        var cluster = Cluster!;
+        var i = 0;
+        while (i < appends.Count)
+        {
+            var first = appends[i];
+            var run = 1;
+            if (first.Kind == ClusterAppendKind.Chat)
+            {
+                var bytes = first.Chat!.Text.Length;
+                while (i + run < appends.Count && run < MaxChatsPerBatch && appends[i + run].Kind == ClusterAppendKind.Chat && bytes < MaxBatchChars)
+                {
+                    bytes += appends[i + run].Chat!.Text.Length;
+                    run++;
+                }
+            }
+
             Exception? failure = null;
             try
             {
-                if (append.Kind == ClusterAppendKind.Release)
+                switch (first.Kind)
                 {
-                    await cluster.ReleaseNicknameAsync(append.Reservation!, CancellationToken.None).ConfigureAwait(false);
-                }
-                else if (append.Kind == ClusterAppendKind.Chat && !cluster.IsConnected)
-                {
-                    // Waiting for the timeout would only hold up everything behind it.
-                    failure = new ClusterUnavailableException(ClusterUnavailableText);
-                }
-                else
-                {
-                    var kind = append.Kind == ClusterAppendKind.Chat ? RoomEventKind.Chat : RoomEventKind.Presence;
-                    await cluster.AppendAsync(append.RoomKey, kind, append.MemberKey, append.Payload, append.DeduplicationId, CancellationToken.None).ConfigureAwait(false);
+                    case ClusterAppendKind.Release:
+                        await cluster.ReleaseNicknameAsync(first.Reservation!, CancellationToken.None).ConfigureAwait(false);
+                        break;
+                    case ClusterAppendKind.Chat when !cluster.IsConnected:
+                        // Waiting for the timeout would only hold up everything behind it.
+                        failure = new ClusterUnavailableException(ClusterUnavailableText);
+                        break;
+                    case ClusterAppendKind.Chat:
+                        var batch = new ClusterChatBatch(first.RoomName!, [.. appends.Skip(i).Take(run).Select(append => append.Chat!)]);
+                        var payload = JsonSerializer.SerializeToUtf8Bytes(batch, ClusterJsonContext.Default.ClusterChatBatch);
+                        await cluster.AppendAsync(first.RoomKey, RoomEventKind.Chat, null, payload, null, CancellationToken.None).ConfigureAwait(false);
+                        break;
+                    default:
+                        await cluster.AppendAsync(first.RoomKey, RoomEventKind.Presence, first.MemberKey, first.Payload, first.DeduplicationId, CancellationToken.None).ConfigureAwait(false);
+                        break;
                 }
             }
             catch (Exception exception) when (exception is not OutOfMemoryException)
@@ -276,19 +346,18 @@ internal sealed partial class ChatHub
                 failure = exception;
             }
 
-            lock (_gate)
+            if (failure is not null)
             {
-                if (--_pendingAppends <= MaxPendingChats / 2 && _clusterPressing)
+                lock (_gate)
                 {
-                    _clusterPressing = false;
-                    StorePressure?.Invoke(false);
-                }
-
-                if (failure is not null)
-                {
-                    OnAppendFailed(append, failure);
+                    for (var k = i; k < i + run; k++)
+                    {
+                        OnAppendFailed(appends[k], failure);
+                    }
                 }
             }
+
+            i += run;
         }
     }
 
@@ -641,16 +710,23 @@ internal sealed partial class ChatHub
         string? JoiningRoom)
     {
         public NicknameReservation? Reservation { get; init; }
+
+        public ClusterChat? Chat { get; init; }
+
+        public string? RoomName { get; init; }
     }
 }
 
-/// <summary>A chat as brokers append it to the cluster (the id and time are the cluster's).</summary>
-internal sealed record ClusterChatPayload(string Room, string Nickname, string Member, string Text);
+/// <summary>Chats of one room as a broker appends them to the cluster in one event (the ids and time are the cluster's).</summary>
+internal sealed record ClusterChatBatch(string Room, List<ClusterChat> Chats);
+
+/// <summary>One chat of a batch.</summary>
+internal sealed record ClusterChat(string Nickname, string Member, string Text);
 
 /// <summary>A join or leave as brokers append it to the cluster.</summary>
 internal sealed record ClusterPresencePayload(string Room, string Nickname, string Member, bool Joined);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
-[JsonSerializable(typeof(ClusterChatPayload))]
+[JsonSerializable(typeof(ClusterChatBatch))]
 [JsonSerializable(typeof(ClusterPresencePayload))]
 internal sealed partial class ClusterJsonContext : JsonSerializerContext;

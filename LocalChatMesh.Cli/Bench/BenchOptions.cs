@@ -88,6 +88,12 @@ internal sealed record BenchOptions
     /// <summary>Environment variables for a child broker only (runtime settings under test), as NAME=VALUE.</summary>
     public IReadOnlyList<string> BrokerEnvironment { get; init; } = [];
 
+    /// <summary>
+    /// With <see cref="JoinOnly"/>: how long the broker is left alone before its idle RSS is read,
+    /// and again with everybody joined before its joined RSS is read.
+    /// </summary>
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How many connections may be connecting and handshaking at once.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
@@ -108,6 +114,7 @@ internal sealed record BenchOptions
         _ when Rooms > Clients => "--rooms must not exceed --clients",
         { Rooms: > 1, Direct: true } => "--rooms and --direct exclude each other",
         { Direct: true } when Clients % 2 != 0 => "--direct needs an even --clients (clients talk in pairs)",
+        { Settle.TotalSeconds: < 0 or > 600 } => "--settle must be from 0 to 600 seconds",
         { ConnectConcurrency: < 1 } => "--connect-concurrency must be at least 1",
         { Mode: BrokerMode.External, Server: null } => "a server address is needed",
         _ when BrokerEnvironment.Count > 0 && Mode != BrokerMode.ChildProcess => "--broker-env applies only to a broker the bench starts as a child process",

@@ -70,6 +70,18 @@ internal sealed record BenchReport
 
     public long? BrokerPeakRssBytes { get; init; }
 
+    /// <summary>With <c>--join-only</c> (broker in a process of its own): its RSS before anybody connected; absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? BrokerIdleRssBytes { get; init; }
+
+    /// <summary>With <c>--join-only</c>: the broker's RSS with everybody joined, after the settle time.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? BrokerJoinedRssBytes { get; init; }
+
+    /// <summary>With <c>--join-only</c>: joined minus idle RSS, divided by the connections.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? BrokerRssPerClientBytes { get; init; }
+
     /// <summary>The bench process's own CPU during the message phase (the broker's too when in-process).</summary>
     [JsonConverter(typeof(Round4))]
     public double BenchCpuSeconds { get; init; }
@@ -151,6 +163,11 @@ internal sealed record BenchReport
         }
 
         Line($"broker peak RSS:   {(BrokerPeakRssBytes is { } rss ? $"{rss / (1024.0 * 1024):0.0} MB" : "unknown")}");
+        if (BrokerIdleRssBytes is { } idle && BrokerJoinedRssBytes is { } joined && BrokerRssPerClientBytes is { } perClient)
+        {
+            Line($"broker RSS:        {idle / (1024.0 * 1024):0.0} MB idle, {joined / (1024.0 * 1024):0.0} MB joined: {perClient / 1024.0:0.00} KB per connection");
+        }
+
         if (ErrorsReceived > 0)
         {
             Line($"errors received:   {ErrorsReceived}, first: {FirstError}");

@@ -39,6 +39,15 @@ internal static class BenchRunner
         Socket? silent = null;
         try
         {
+            // A join-only run also says what the connections cost: the broker's RSS before anybody
+            // connects and once everybody has joined, each read after the broker was left alone.
+            long? idleRss = null;
+            if (options.JoinOnly && broker.Pid is not null)
+            {
+                await Task.Delay(options.Settle, cancellationToken);
+                idleRss = broker.Rss();
+            }
+
             // Connect and join.
             var joinCpu = broker.CpuTime();
             var benchJoinCpu = SelfCpu();
@@ -87,6 +96,19 @@ internal static class BenchRunner
             else if (!options.JoinOnly && options.Senders > 0)
             {
                 report = await SendAndReceiveAsync(options, broker, progress, clients, report, cancellationToken);
+            }
+            else if (idleRss is not null)
+            {
+                await Task.Delay(options.Settle, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (!cancellationToken.IsCancellationRequested && broker.Rss() is { } joinedRss)
+                {
+                    report = report with
+                    {
+                        BrokerIdleRssBytes = idleRss,
+                        BrokerJoinedRssBytes = joinedRss,
+                        BrokerRssPerClientBytes = (joinedRss - idleRss.Value) / (options.Clients + (options.SilentClient ? 1 : 0)),
+                    };
+                }
             }
 
             progress.Phase = BenchPhase.Done;

@@ -19,7 +19,8 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         [Option("broker-env", Description = "NAME=VALUE for the child broker's environment only (repeatable)")] string[]? brokerEnv = null,
         [Option("in-process", Description = "Run the broker inside the bench process (its CPU cannot be told apart)")] bool inProcess = false,
         [Option("silent-client", Description = "Add one client that joins and never reads")] bool silentClient = false,
-        [Option("join-only", Description = "Only connect and join everybody, then report")] bool joinOnly = false,
+        [Option("join-only", Description = "Only connect and join everybody, then report (with the broker's RSS idle and joined)")] bool joinOnly = false,
+        [Option(Description = "With --join-only: seconds to wait before reading the broker's idle RSS, and again before its joined RSS")] double settle = 1,
         [Option(Description = "Spread the clients over this many rooms bench-0.. (protocol v2; 1: the v1 lobby)")] int rooms = 1,
         [Option(Description = "Clients in pairs exchange direct messages (protocol v2)")] bool direct = false,
         [Option("connect-concurrency", Description = "Clients connecting and handshaking at once")] int connectConcurrency = 64,
@@ -47,6 +48,7 @@ public sealed class BenchCommand : CoconaConsoleAppBase
             BrokerPid = brokerPid,
             BrokerEnvironment = brokerEnv ?? [],
             ConnectConcurrency = connectConcurrency,
+            Settle = double.IsFinite(settle) && Math.Abs(settle) <= 3600 ? TimeSpan.FromSeconds(settle) : TimeSpan.FromSeconds(-1),
             IdleTimeout = double.IsFinite(idleTimeout) && idleTimeout > 0 ? TimeSpan.FromSeconds(Math.Min(idleTimeout, 3600)) : TimeSpan.Zero,
         };
         if (options.Validate() is { } problem)

@@ -29,6 +29,11 @@ internal sealed class TcpConnection : IHubConnection
     /// <summary>The most input read and discarded after the connection started closing.</summary>
     internal const int LingerMaxBytes = 64 * 1024;
 
+    // Zero-byte reads: an idle connection holds no read buffer. The options are immutable, so one
+    // instance serves every connection (40 bytes less per connection).
+    private static readonly StreamPipeReaderOptions ReaderOptions =
+        new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: false, useZeroByteReads: true);
+
     private readonly Socket _socket;
     private readonly PipeReader _reader;
     private readonly BackpressureGate _gate;
@@ -49,11 +54,8 @@ internal sealed class TcpConnection : IHubConnection
         _maxLineLength = options.MaxLineLength;
         RemoteEndPoint = socket.RemoteEndPoint;
 
-        // Zero-byte reads: an idle connection holds no read buffer. The stream refuses a
-        // non-blocking socket, so it is made first.
-        _reader = PipeReader.Create(
-            new NetworkStream(socket, ownsSocket: false),
-            new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: false, useZeroByteReads: true));
+        // The stream refuses a non-blocking socket, so it is made first.
+        _reader = PipeReader.Create(new NetworkStream(socket, ownsSocket: false), ReaderOptions);
 
         // Synchronous sends return at once with what the socket took (the scheduler must never
         // wait on one client); the reader's asynchronous receives are not affected.

@@ -69,6 +69,47 @@ public class BenchCommandTests
     }
 
     [Test]
+    public async Task Join_only_reads_the_brokers_rss_idle_and_joined_when_it_can_measure_it()
+    {
+        // An "external" broker whose process id is this test process: its RSS is readable.
+        await using var broker = await ChatBroker.StartAsync(BrokerOptions.Default with { EndPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0) });
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Mode = BrokerMode.External,
+            Server = broker.LocalEndPoint,
+            BrokerPid = Environment.ProcessId,
+            Clients = 10,
+            JoinOnly = true,
+            Settle = TimeSpan.Zero,
+        }).WaitAsync(Deadline);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.BrokerIdleRssBytes, Is.GreaterThan(0));
+            Assert.That(report.BrokerJoinedRssBytes, Is.GreaterThan(0));
+            Assert.That(report.BrokerRssPerClientBytes, Is.EqualTo((report.BrokerJoinedRssBytes - report.BrokerIdleRssBytes) / 10));
+            Assert.That(report.ToText(), Does.Contain("KB per connection"));
+        });
+    }
+
+    [Test]
+    public async Task Join_only_against_an_in_process_broker_leaves_the_rss_figures_out()
+    {
+        var report = await BenchRunner.RunAsync(new BenchOptions { Mode = BrokerMode.InProcess, Clients = 3, JoinOnly = true }).WaitAsync(Deadline);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.BrokerIdleRssBytes, Is.Null);
+            Assert.That(report.BrokerJoinedRssBytes, Is.Null);
+            Assert.That(report.ToJson(), Does.Not.Contain("brokerIdleRssBytes"));
+        });
+    }
+
+    [Test]
+    public void A_negative_settle_is_refused() =>
+        Assert.That(new BenchOptions { Settle = TimeSpan.FromSeconds(-1) }.Validate(), Is.EqualTo("--settle must be from 0 to 600 seconds"));
+
+    [Test]
     public void The_payload_round_trips_sender_sequence_and_timestamp()
     {
         var line = BenchPayload.CreateLine(sender: 7, size: 64);

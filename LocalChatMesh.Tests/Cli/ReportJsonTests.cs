@@ -152,6 +152,27 @@ public class ReportJsonTests
             """));
 
     [Test]
+    public void A_measured_join_only_report_adds_the_idle_and_joined_rss_after_the_peak()
+    {
+        var report = UnmeasuredBench with
+        {
+            Broker = "child process, pid 42",
+            BrokerPeakRssBytes = 90_000_000,
+            BrokerIdleRssBytes = 54_000_000,
+            BrokerJoinedRssBytes = 86_000_000,
+            BrokerRssPerClientBytes = 16_384,
+        };
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.ToJson(), Does.Contain("""
+                "brokerPeakRssBytes":90000000,"brokerIdleRssBytes":54000000,"brokerJoinedRssBytes":86000000,"brokerRssPerClientBytes":16384,"benchCpuSeconds":0,
+                """));
+            Assert.That(report.ToText(), Does.Contain("broker RSS:        51.5 MB idle, 82.0 MB joined: 16.00 KB per connection"));
+        });
+    }
+
+    [Test]
     public void A_full_soak_report_keeps_its_names_order_nesting_and_rounding() =>
         Assert.That(FullSoak.ToJson(), Is.EqualTo("""
             {"broker":"in-process (its CPU is counted in the bench\u0027s)","inProcess":true,"clients":50,"senders":5,"rate":50.5,"churn":20,"durationSeconds":300,"sampleIntervalSeconds":10,"joinSeconds":0.1235,"joinedRssBytes":57000000,"joinedGcHeapBytes":11000000,"timeline":[{"elapsedSeconds":10,"final":false,"rssBytes":77000000,"gcHeapBytes":12000000,"brokerCpuSeconds":1.2346,"churned":400,"churnFailures":0,"deliveries":125000,"lost":0,"duplicated":0,"outOfOrder":0},{"elapsedSeconds":300.679,"final":true,"rssBytes":78000000,"gcHeapBytes":12500000,"brokerCpuSeconds":26.4,"churned":11981,"churnFailures":1,"deliveries":3750000,"lost":2,"duplicated":3,"outOfOrder":4}],"trafficSeconds":300.679,"churnConnections":11981,"churnGraceful":2995,"churnReset":2996,"churnHalfLine":2995,"churnNoHello":2994,"churnFailures":1,"firstChurnFailure":"c7 (Reset): refused","churnChatsSent":13464,"churnChatsSeen":673200,"expected":3750000,"received":3749999,"lost":2,"duplicated":3,"outOfOrder":4,"unexpected":5,"errorsReceived":6,"firstError":"{\u0022type\u0022:\u0022error\u0022,\u0022message\u0022:\u0022y\u0022}","stableDisconnected":7,"senderFailure":"broken pipe","latencyP50Ms":0.76,"latencyP99Ms":1.8,"latencyMaxMs":13.1,"brokerCpuSeconds":26.4123,"soakCpuSeconds":30.9877,"firstRssBytes":77000000,"lastRssBytes":78000000,"peakRssBytes":78500000,"settleSeconds":5,"settledRssBytes":78400000,"settledGcHeapBytes":12400000,"clean":false}

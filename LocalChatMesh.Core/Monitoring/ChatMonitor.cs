@@ -310,22 +310,23 @@ public sealed partial class ChatMonitor : IAsyncDisposable
 
     private async Task ServeAsync(Socket socket)
     {
+        byte[]? buffer = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(RequestTimeout);
-            var buffer = new byte[MaxRequestBytes];
+            buffer = ArrayPool<byte>.Shared.Rent(MaxRequestBytes);
             var filled = 0;
             int headEnd;
             while ((headEnd = HeadEnd(buffer.AsSpan(0, filled))) < 0)
             {
-                if (filled == buffer.Length)
+                if (filled == MaxRequestBytes)
                 {
                     await RespondAsync(socket, 431, "text/plain; charset=utf-8", "request header too large\n"u8.ToArray(), head: false, timeout.Token).ConfigureAwait(false);
                     return;
                 }
 
-                var read = await socket.ReceiveAsync(buffer.AsMemory(filled), timeout.Token).ConfigureAwait(false);
+                var read = await socket.ReceiveAsync(buffer.AsMemory(filled, MaxRequestBytes - filled), timeout.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
                     return;
@@ -351,6 +352,11 @@ public sealed partial class ChatMonitor : IAsyncDisposable
         }
         finally
         {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
             socket.Dispose();
             _slots.Release();
         }
@@ -379,17 +385,24 @@ public sealed partial class ChatMonitor : IAsyncDisposable
         socket.Shutdown(SocketShutdown.Send);
         using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         drain.CancelAfter(DrainTimeout);
-        var scratch = new byte[1024];
+        var scratch = ArrayPool<byte>.Shared.Rent(1024);
         var drained = 0;
-        while (drained < MaxDrainBytes)
+        try
         {
-            var read = await socket.ReceiveAsync(scratch, drain.Token).ConfigureAwait(false);
-            if (read == 0)
+            while (drained < MaxDrainBytes)
             {
-                break;
-            }
+                var read = await socket.ReceiveAsync(scratch, drain.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
 
-            drained += read;
+                drained += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 

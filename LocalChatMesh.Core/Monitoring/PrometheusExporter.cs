@@ -27,6 +27,10 @@ internal sealed class PrometheusExporter : IDisposable
     private readonly Lock _collecting = new();
     private readonly List<MeterListener> _listeners = [];
     private readonly Dictionary<Instrument, Metric> _metrics = [];
+    private readonly StringBuilder _text = new(8192);
+    private int _version;
+    private int _orderedVersion = -1;
+    private Metric[][] _families = [];
     private bool _disposed;
 
     /// <summary>Starts listening to every instrument, published or to come, that <paramref name="include"/> accepts.</summary>
@@ -42,6 +46,7 @@ internal sealed class PrometheusExporter : IDisposable
                     lock (_gate)
                     {
                         _metrics[instrument] = metric;
+                        _version++;
                     }
 
                     listener.EnableMeasurementEvents(instrument, metric);
@@ -54,6 +59,7 @@ internal sealed class PrometheusExporter : IDisposable
                     if (_metrics.TryGetValue(instrument, out var metric) && ReferenceEquals(metric, state))
                     {
                         _metrics.Remove(instrument);
+                        _version++;
                     }
                 }
             },
@@ -77,20 +83,31 @@ internal sealed class PrometheusExporter : IDisposable
     /// <summary>Reads the observable instruments and returns every metric as Prometheus text.</summary>
     public string Collect()
     {
-        var text = new StringBuilder(4096);
         lock (_collecting)
         {
             MeterListener[] listeners;
-            Metric[] metrics;
             lock (_gate)
             {
                 listeners = [.. _listeners];
-                metrics = [.. _metrics.Values];
+                if (_orderedVersion != _version)
+                {
+                    // One family per name, in name order; a second instrument of another type under
+                    // the same name would make the exposition invalid, so the first one wins.
+                    _families = [.. _metrics.Values
+                        .GroupBy(metric => metric.Name, StringComparer.Ordinal)
+                        .OrderBy(group => group.Key, StringComparer.Ordinal)
+                        .Select(group => group.Where(metric => metric.Type == group.First().Type).ToArray())];
+                    _orderedVersion = _version;
+                }
             }
 
-            foreach (var metric in metrics)
+            var families = _families;
+            foreach (var family in families)
             {
-                metric.BeginObservation();
+                foreach (var metric in family)
+                {
+                    metric.BeginObservation();
+                }
             }
 
             foreach (var listener in listeners)
@@ -105,25 +122,30 @@ internal sealed class PrometheusExporter : IDisposable
                 }
             }
 
-            // One family per name, in name order; a second instrument of another type under the
-            // same name would make the exposition invalid, so the first one wins.
-            foreach (var family in metrics.GroupBy(metric => metric.Name, StringComparer.Ordinal).OrderBy(group => group.Key, StringComparer.Ordinal))
+            var text = _text.Clear();
+            foreach (var family in families)
             {
-                var first = family.First();
+                var first = family[0];
                 if (first.Help.Length > 0)
                 {
-                    text.Append("# HELP ").Append(first.Name).Append(' ').Append(EscapeHelp(first.Help)).Append('\n');
+                    text.Append("# HELP ").Append(first.Name).Append(' ').Append(first.EscapedHelp).Append('\n');
                 }
 
                 text.Append("# TYPE ").Append(first.Name).Append(' ').Append(first.TypeName).Append('\n');
-                foreach (var metric in family.Where(metric => metric.Type == first.Type))
+                foreach (var metric in family)
                 {
                     metric.WriteSamples(text);
                 }
             }
-        }
 
-        return text.ToString();
+            var result = text.ToString();
+            if (text.Capacity > 256 * 1024)
+            {
+                text.Capacity = 8192;
+            }
+
+            return result;
+        }
     }
 
     public void Dispose()
@@ -183,7 +205,7 @@ internal sealed class PrometheusExporter : IDisposable
     internal static string EscapeLabelValue(string value) =>
         value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
-    private static string EscapeHelp(string help) =>
+    internal static string EscapeHelp(string help) =>
         help.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     private static string Sanitize(string text, bool allowColon)
@@ -305,8 +327,12 @@ internal sealed class Metric
     private readonly Lock _gate = new();
     private readonly Aggregation _aggregation;
     private readonly double[] _bounds;
-    private readonly Dictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private readonly string[] _bucketNames;
+    private readonly string[] _suffixed;
+    private readonly Dictionary<(string Key, string Value), string> _singleTagLabels = [];
     private Series? _untagged;
+    private long _observation;
 
     private Metric(string instrumentName, string? unit, string? description, PrometheusType type, Aggregation aggregation, double[] bounds)
     {
@@ -315,6 +341,9 @@ internal sealed class Metric
         _bounds = bounds;
         Name = PrometheusExporter.MetricName(instrumentName, unit, type);
         Help = description ?? "";
+        EscapedHelp = PrometheusExporter.EscapeHelp(Help);
+        _bucketNames = [.. bounds.Select(PrometheusExporter.FormatValue), "+Inf"];
+        _suffixed = aggregation == Aggregation.Histogram ? [Name + "_bucket", Name + "_sum", Name + "_count"] : [];
     }
 
     private enum Aggregation
@@ -335,6 +364,8 @@ internal sealed class Metric
     public string Name { get; }
 
     public string Help { get; }
+
+    public string EscapedHelp { get; }
 
     public PrometheusType Type { get; }
 
@@ -392,16 +423,44 @@ internal sealed class Metric
 
         lock (_gate)
         {
-            _untagged = null;
-            _series.Clear();
+            // Series are kept (and reused) but written only if this observation reports them.
+            _observation++;
+            if (_series.Count > 0 && _series.Values.Any(series => series.Observation < _observation - 1))
+            {
+                foreach (var stale in _series.Where(pair => pair.Value.Observation < _observation - 1).Select(pair => pair.Key).ToList())
+                {
+                    _series.Remove(stale);
+                }
+            }
         }
     }
 
     public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        var labels = tags.IsEmpty ? "" : Labels(tags);
         lock (_gate)
         {
+            string labels;
+            if (tags.IsEmpty)
+            {
+                labels = "";
+            }
+            else if (tags.Length == 1 && tags[0].Value is string value1)
+            {
+                // The usual tag (reason, check, gc.heap.generation): its label text is kept, not rebuilt per measurement.
+                if (!_singleTagLabels.TryGetValue((tags[0].Key, value1), out labels!))
+                {
+                    labels = Labels(tags);
+                    if (_singleTagLabels.Count < 1024)
+                    {
+                        _singleTagLabels.Add((tags[0].Key, value1), labels);
+                    }
+                }
+            }
+            else
+            {
+                labels = Labels(tags);
+            }
+
             Series series;
             if (labels.Length == 0)
             {
@@ -413,6 +472,7 @@ internal sealed class Metric
                 _series.Add(labels, series);
             }
 
+            series.Observation = _observation;
             switch (_aggregation)
             {
                 case Aggregation.Sum:
@@ -441,17 +501,23 @@ internal sealed class Metric
     {
         lock (_gate)
         {
-            if (_untagged is { } untagged)
+            if (_untagged is { } untagged && Current(untagged))
             {
                 Write(text, untagged);
             }
 
-            foreach (var series in _series.Values.OrderBy(series => series.Labels, StringComparer.Ordinal))
+            foreach (var series in _series.Values)
             {
-                Write(text, series);
+                if (Current(series))
+                {
+                    Write(text, series);
+                }
             }
         }
     }
+
+    /// <summary>For an observable instrument, whether the last observation reported the series.</summary>
+    private bool Current(Series series) => _aggregation != Aggregation.Observed || series.Observation == _observation;
 
     private void Write(StringBuilder text, Series series)
     {
@@ -465,12 +531,12 @@ internal sealed class Metric
         for (var i = 0; i < _bounds.Length; i++)
         {
             cumulative += series.Buckets[i];
-            Sample(text, Name + "_bucket", series.Labels, PrometheusExporter.FormatValue(_bounds[i]), cumulative);
+            Sample(text, _suffixed[0], series.Labels, _bucketNames[i], cumulative);
         }
 
-        Sample(text, Name + "_bucket", series.Labels, "+Inf", series.Count);
-        Sample(text, Name + "_sum", series.Labels, null, series.Value);
-        Sample(text, Name + "_count", series.Labels, null, series.Count);
+        Sample(text, _suffixed[0], series.Labels, _bucketNames[^1], series.Count);
+        Sample(text, _suffixed[1], series.Labels, null, series.Value);
+        Sample(text, _suffixed[2], series.Labels, null, series.Count);
     }
 
     private static void Sample(StringBuilder text, string name, string labels, string? le, double value)
@@ -487,7 +553,17 @@ internal sealed class Metric
             text.Append('}');
         }
 
-        text.Append(' ').Append(PrometheusExporter.FormatValue(value)).Append('\n');
+        text.Append(' ');
+        if (double.IsFinite(value))
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{value:R}");
+        }
+        else
+        {
+            text.Append(PrometheusExporter.FormatValue(value));
+        }
+
+        text.Append('\n');
     }
 
     /// <summary><c>a="1",b="2"</c>: sanitised names in order, values escaped; keys that sanitise alike are joined with <c>;</c>.</summary>
@@ -535,6 +611,9 @@ internal sealed class Metric
         public double Value { get; set; }
 
         public long Count { get; set; }
+
+        /// <summary>For an observable instrument, the observation that last reported it.</summary>
+        public long Observation { get; set; }
 
         /// <summary>Per bucket, not cumulative; the last one is above every bound.</summary>
         public long[] Buckets { get; } = new long[bounds + 1];

@@ -95,6 +95,7 @@ public sealed partial class BrokerCommand : CoconaConsoleAppBase
             {
                 options.Validate();
                 monitoring = ChatMonitor.Start(MonitorOptions.Default with { EndPoint = monitorEndPoint, AllowNonLoopback = allowRemote, LoggerFactory = loggerFactory });
+                monitoring.ExpectBroker();
             }
             catch (ArgumentException exception)
             {

@@ -17,8 +17,9 @@ namespace LocalChatMesh.Monitoring;
 /// </summary>
 /// <remarks>
 /// It is a plain socket server (HTTP/1.1, one request per connection, at most 8 at once), so a
-/// broker that never gets scraped pays little for it. Start it, then
-/// <see cref="AddBroker"/> and <see cref="AddHealthCheck"/>; it logs no "listening" line itself:
+/// broker that never gets scraped pays little for it. Start it (before the broker, with
+/// <see cref="ExpectBroker"/>, to fail on a busy port first), then <see cref="AddBroker"/> and
+/// <see cref="AddHealthCheck"/>; it logs no "listening" line itself:
 /// <see cref="LocalEndPoint"/> says where it is.
 /// </remarks>
 /// <example>
@@ -50,6 +51,7 @@ public sealed partial class ChatMonitor : IAsyncDisposable
     private readonly long _started = Stopwatch.GetTimestamp();
     private (string Name, Func<HealthCheckResult> Check)[] _checks = [];
     private ChatBroker? _broker;
+    private bool _brokerCheck;
     private Task _acceptLoop = Task.CompletedTask;
     private int _disposed;
 
@@ -126,7 +128,27 @@ public sealed partial class ChatMonitor : IAsyncDisposable
         var meter = broker.Meter;
         _exporter.Listen(instrument => ReferenceEquals(instrument.Meter, meter));
         broker.AnnounceCounters();
-        AddHealthCheck("broker", () => BrokerHealth(broker));
+        ExpectBroker();
+    }
+
+    /// <summary>
+    /// Adds the <c>broker</c> health check before there is a broker: it fails with <c>starting</c>
+    /// until <see cref="AddBroker"/> is called, so <c>/healthz</c> does not say ok while a broker
+    /// started after the monitor is still opening its store or binding its port. Calling it again does nothing.
+    /// </summary>
+    public void ExpectBroker()
+    {
+        lock (_gate)
+        {
+            if (_brokerCheck)
+            {
+                return;
+            }
+
+            _brokerCheck = true;
+        }
+
+        AddHealthCheck("broker", () => Volatile.Read(ref _broker) is { } broker ? BrokerHealth(broker) : HealthCheckResult.Unhealthy("starting"));
     }
 
     /// <summary>

@@ -55,13 +55,18 @@ public class ChatMonitorTests
             });
         }
 
-        // Bob's and Alice's goodbyes are counted once the broker has seen them.
-        await WaitUntilAsync(async () =>
-        {
-            var metrics = PrometheusText.Parse(await http.GetStringAsync("/metrics"));
-            return metrics.Samples.Any(s => s.Name == "chatmesh_disconnects_total" && s.Labels.GetValueOrDefault("reason") == "client_closed" && s.Value == 2)
-                && metrics.Value("chatmesh_connections") == 0;
-        });
+        // Bob's and Alice's goodbyes are counted once the broker has seen them. Their reason is
+        // client_closed, or transport_error when a close with unread data (Bob's user_left) resets.
+        var seen = "";
+        await WaitUntilAsync(
+            async () =>
+            {
+                var metrics = PrometheusText.Parse(await http.GetStringAsync("/metrics"));
+                var disconnects = metrics.Samples.Where(s => s.Name == "chatmesh_disconnects_total").ToList();
+                seen = string.Join("; ", disconnects) + $"; connections {metrics.Value("chatmesh_connections")}";
+                return disconnects.Sum(s => s.Value) == 2 && metrics.Value("chatmesh_connections") == 0;
+            },
+            () => seen);
     }
 
     [Test]
@@ -143,6 +148,26 @@ public class ChatMonitorTests
         Assert.That(json.RootElement.GetProperty("checks").GetProperty("broker").GetProperty("detail").GetString(), Is.EqualTo("stopped"));
         Assert.That(metrics.Types.Keys, Has.None.StartsWith("chatmesh_messages"), "the broker's meter is disposed with it");
         Assert.That(metrics.Value("chatmesh_health", ("check", "broker")), Is.Zero);
+    }
+
+    [Test]
+    public async Task A_monitor_started_before_its_broker_says_starting_until_the_broker_is_added()
+    {
+        await using var monitor = ChatMonitor.Start();
+        monitor.ExpectBroker();
+        monitor.ExpectBroker();
+        using var http = Client(monitor);
+
+        using var before = await http.GetAsync("/healthz");
+        using var beforeJson = JsonDocument.Parse(await before.Content.ReadAsStringAsync());
+        await using var broker = await TestBroker.StartAsync();
+        monitor.AddBroker(broker);
+        using var after = await http.GetAsync("/healthz");
+
+        Assert.That(before.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(beforeJson.RootElement.GetProperty("checks").GetProperty("broker").GetProperty("detail").GetString(), Is.EqualTo("starting"));
+        Assert.That(after.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(monitor.HealthChecks, Is.EqualTo(new[] { "broker" }));
     }
 
     [TestCase("/", HttpStatusCode.NotFound)]
@@ -282,14 +307,14 @@ public class ChatMonitorTests
         return Encoding.UTF8.GetString(received.ToArray());
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, Func<string> lastSeen)
     {
         var deadline = DateTime.UtcNow + Deadline;
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
-                Assert.Fail("the condition did not hold within the deadline");
+                Assert.Fail($"the condition did not hold within the deadline; last seen: {lastSeen()}");
             }
 
             await Task.Delay(20);

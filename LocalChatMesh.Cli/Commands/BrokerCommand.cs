@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Cocona;
+using LocalChatMesh.Monitoring;
 using LocalChatMesh.Storage;
 using LocalChatMesh.Storage.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -9,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace LocalChatMesh.Cli.Commands;
 
 /// <summary>The <c>broker</c> command: runs a broker until Ctrl+C, SIGINT or SIGTERM.</summary>
-public sealed class BrokerCommand : CoconaConsoleAppBase
+public sealed partial class BrokerCommand : CoconaConsoleAppBase
 {
     /// <summary>Runs a broker in the foreground.</summary>
     [Command("broker", Description = "Run a chat broker until Ctrl+C or SIGTERM")]
@@ -40,11 +42,26 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("cluster-tls-ca", Description = "PEM certificate authorities to trust for the NATS server's TLS (requires TLS)")] string? clusterTlsCa = null,
         [Option("cluster-tls-cert", Description = "PEM client certificate for NATS (with --cluster-tls-key)")] string? clusterTlsCert = null,
         [Option("cluster-tls-key", Description = "PEM private key of --cluster-tls-cert")] string? clusterTlsKey = null,
+        [Option("monitor", Description = "Serve /healthz and /metrics (Prometheus) over HTTP on HOST:PORT (default: off)")] string? monitor = null,
         [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
         {
             return Fail(2, $"--listen: {problem}");
+        }
+
+        IPEndPoint? monitorEndPoint = null;
+        if (monitor is not null)
+        {
+            if (!ChatEndPoint.TryParse(monitor, out monitorEndPoint, out var monitorProblem))
+            {
+                return Fail(2, $"--monitor: {monitorProblem}");
+            }
+
+            if (!allowRemote && !IPAddress.IsLoopback(monitorEndPoint.Address))
+            {
+                return Fail(2, $"--monitor: {monitorEndPoint.Address} is not a loopback address: the metrics would be reachable from other machines. Pass --allow-remote to listen there.");
+            }
         }
 
         if (historyMemory is < 1 or > 1024 * 1024)
@@ -97,39 +114,92 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             options = options with { Cluster = clusterLink.Cluster };
         }
 
-        ChatBroker broker;
-        try
+        // The monitor is bound before the broker starts, so that either failing leaves one error line
+        // (and a store is not opened for nothing); it reports the broker once that is up.
+        ChatMonitor? monitoring = null;
+        if (monitorEndPoint is not null)
         {
-            broker = await ChatBroker.StartAsync(options, Context.CancellationToken);
-        }
-        catch (LocalChatMesh.Cluster.ClusterUnavailableException exception)
-        {
-            return Fail(1, $"--cluster: {exception.Message}");
-        }
-        catch (ArgumentException exception)
-        {
-            return Fail(2, FlagErrors.Translate(exception));
-        }
-        catch (SocketException exception)
-        {
-            return Fail(1, $"cannot listen on {endPoint}: {exception.Message}");
-        }
-        catch (ChatStoreException exception)
-        {
-            return Fail(1, $"--store: {exception.Message}");
+            try
+            {
+                options.Validate();
+                monitoring = ChatMonitor.Start(MonitorOptions.Default with { EndPoint = monitorEndPoint, AllowNonLoopback = allowRemote, LoggerFactory = loggerFactory });
+                monitoring.ExpectBroker();
+            }
+            catch (ArgumentException exception)
+            {
+                return Fail(2, FlagErrors.Translate(exception));
+            }
+            catch (SocketException exception)
+            {
+                return Fail(1, $"--monitor: cannot listen on {monitorEndPoint}: {exception.Message}");
+            }
         }
 
-        await using (broker)
+        await using (monitoring)
         {
-            // The first line on standard output, for scripts: the real port is the last word.
-            Console.Out.WriteLine($"broker listening on {broker.LocalEndPoint}");
-            Console.Out.Flush();
-            await Task.Delay(Timeout.Infinite, Context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await broker.StopAsync();
+            ChatBroker broker;
+            try
+            {
+                broker = await ChatBroker.StartAsync(options, Context.CancellationToken);
+            }
+            catch (LocalChatMesh.Cluster.ClusterUnavailableException exception)
+            {
+                return Fail(1, $"--cluster: {exception.Message}");
+            }
+            catch (ArgumentException exception)
+            {
+                return Fail(2, FlagErrors.Translate(exception));
+            }
+            catch (SocketException exception)
+            {
+                return Fail(1, $"cannot listen on {endPoint}: {exception.Message}");
+            }
+            catch (ChatStoreException exception)
+            {
+                return Fail(1, $"--store: {exception.Message}");
+            }
+
+            await using (broker)
+            {
+                // Health checks beyond "broker" go here, one line each: monitoring?.AddHealthCheck(NAME, CHECK).
+                monitoring?.AddBroker(broker);
+                if (clusterLink.Cluster is { } clusterEngine)
+                {
+                    monitoring?.AddHealthCheck("cluster", () => clusterEngine.IsConnected
+                        ? HealthCheckResult.Healthy($"connected as {clusterEngine.BrokerId}")
+                        : HealthCheckResult.Unhealthy("cannot reach the NATS server; messages are not being delivered"));
+                }
+
+                // The first line on standard output, for scripts: the real port is the last word.
+                // With --monitor, the second line says where the monitor is, the same way.
+                Console.Out.WriteLine($"broker listening on {broker.LocalEndPoint}");
+                if (monitoring is not null)
+                {
+                    Console.Out.WriteLine($"monitor listening on {monitoring.LocalEndPoint}");
+                    var monitorLogger = loggerFactory.CreateLogger("LocalChatMesh.Monitor");
+                    MonitorListening(monitorLogger, monitoring.LocalEndPoint);
+                    if (!IPAddress.IsLoopback(monitoring.LocalEndPoint.Address))
+                    {
+                        MonitorBeyondLoopback(monitorLogger, monitoring.LocalEndPoint);
+                    }
+                }
+
+                Console.Out.Flush();
+                await Task.Delay(Timeout.Infinite, Context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+                // While the broker drains, /healthz answers 503 "shutting down"; the monitor closes after it.
+                await broker.StopAsync();
+            }
         }
 
         return 0;
     }
+
+    [LoggerMessage(1, LogLevel.Information, "monitor listening on http://{EndPoint} (/healthz, /metrics)")]
+    private static partial void MonitorListening(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(2, LogLevel.Warning, "monitor listening on {EndPoint}, which is not loopback: other machines can read the metrics")]
+    private static partial void MonitorBeyondLoopback(ILogger logger, EndPoint endPoint);
 
     // Its own method, so the SQLite assemblies load only when --store is given (a broker without
     // a store stays as light at rest as before).

@@ -80,6 +80,15 @@ public sealed class ChatBroker : IAsyncDisposable
     /// <summary>This broker's Meter, for tests that listen to its instruments alone.</summary>
     internal System.Diagnostics.Metrics.Meter Meter => _hub.Metrics.Meter;
 
+    /// <summary>True while the broker accepts connections: started, and no stop asked for.</summary>
+    internal bool IsAccepting => Volatile.Read(ref _stopRequested) == 0 && !_acceptLoop.IsCompleted;
+
+    /// <summary>Has each untagged counter of <see cref="Meter"/> report 0, for a listener that just started.</summary>
+    internal void AnnounceCounters() => _hub.Metrics.AnnounceCounters();
+
+    /// <summary>Connections open now, joined or not.</summary>
+    internal int ConnectionCount => _live.Count;
+
     /// <summary>Completes when the broker has stopped.</summary>
     public Task Completion => _stopped.Task;
 

@@ -62,6 +62,18 @@ internal sealed class BrokerMetrics : IDisposable
 
     public Counter<long> DirectMessages { get; }
 
+    /// <summary>
+    /// Adds 0 to each counter that has no tags, so that a listener started now (the monitor's
+    /// Prometheus exporter) shows them at 0 instead of not at all until they first move.
+    /// </summary>
+    public void AnnounceCounters()
+    {
+        foreach (var counter in new[] { Accepted, Joined, MessagesIn, MessagesOut, BytesIn, BytesOut, Dropped, LagWarnings, RoomJoins, DirectMessages })
+        {
+            counter.Add(0);
+        }
+    }
+
     public static KeyValuePair<string, object?> Reason(DisconnectReason reason) => new("reason", ReasonName(reason));
 
     /// <summary>Counts deliveries dropped for a lagging client (under the hub's lock).</summary>

@@ -24,14 +24,51 @@ internal static class BrokerChoice
     /// </summary>
     public static bool TryParse(string? server, int? brokerPid, bool inProcess, out BrokerMode mode, out IPEndPoint? endPoint, out string? problem)
     {
-        mode = server is not null ? BrokerMode.External : inProcess ? BrokerMode.InProcess : BrokerMode.ChildProcess;
-        endPoint = null;
-        problem = null;
-        if (server is not null && !ChatEndPoint.TryParse(server, out endPoint, out var addressProblem))
+        var parsed = TryParse(server, brokerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture), inProcess, out mode, out var endPoints, out _, out problem);
+        endPoint = parsed && endPoints.Count > 0 ? endPoints[0] : null;
+        if (parsed && endPoints.Count > 1)
         {
-            problem = $"--server: {addressProblem}";
+            problem = "--server: one broker only";
+            return false;
         }
-        else if (brokerPid is not null && server is null)
+
+        return parsed;
+    }
+
+    /// <summary>
+    /// As above, for several brokers of one cluster: <c>--server a:5001,b:5002</c> spreads the clients
+    /// over them in turn, and <c>--broker-pid 11,12</c> measures the sum of those processes (the
+    /// brokers, and a nats-server too if its id is given).
+    /// </summary>
+    public static bool TryParse(string? server, string? brokerPids, bool inProcess, out BrokerMode mode, out List<IPEndPoint> endPoints, out List<int> pids, out string? problem)
+    {
+        mode = server is not null ? BrokerMode.External : inProcess ? BrokerMode.InProcess : BrokerMode.ChildProcess;
+        endPoints = [];
+        pids = [];
+        problem = null;
+        foreach (var address in server?.Split(',', StringSplitOptions.TrimEntries) ?? [])
+        {
+            if (!ChatEndPoint.TryParse(address, out var endPoint, out var addressProblem))
+            {
+                problem = $"--server: {addressProblem}";
+                return false;
+            }
+
+            endPoints.Add(endPoint);
+        }
+
+        foreach (var text in brokerPids?.Split(',', StringSplitOptions.TrimEntries) ?? [])
+        {
+            if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) || pid <= 0)
+            {
+                problem = $"--broker-pid: '{text}' is not a process id";
+                return false;
+            }
+
+            pids.Add(pid);
+        }
+
+        if (brokerPids is not null && server is null)
         {
             problem = "--broker-pid needs --server";
         }
@@ -83,7 +120,13 @@ internal sealed record BenchOptions
 
     public IPEndPoint? Server { get; init; }
 
+    /// <summary>Brokers of one cluster after <see cref="Server"/>: the clients are spread over all of them in turn.</summary>
+    public IReadOnlyList<IPEndPoint> MoreServers { get; init; } = [];
+
     public int? BrokerPid { get; init; }
+
+    /// <summary>More processes whose CPU and memory count as the broker's (the other brokers of a cluster, a nats-server).</summary>
+    public IReadOnlyList<int> MorePids { get; init; } = [];
 
     /// <summary>Environment variables for a child broker only (runtime settings under test), as NAME=VALUE.</summary>
     public IReadOnlyList<string> BrokerEnvironment { get; init; } = [];

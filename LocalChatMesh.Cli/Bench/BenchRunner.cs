@@ -61,7 +61,7 @@ internal static class BenchRunner
                     silent = await ConnectAsync(broker.EndPoint, SilentLines(options), cancellationToken);
                 }
 
-                await JoinAllAsync(broker.EndPoint, options, progress, clients, cancellationToken);
+                await JoinAllAsync(broker.EndPoints, options, progress, clients, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -239,10 +239,15 @@ internal static class BenchRunner
     /// Connects every client of <paramref name="options"/> (a bounded number at once) into
     /// <paramref name="clients"/> and waits until each has its welcome and has seen all the others.
     /// </summary>
+    internal static Task JoinAllAsync(
+        IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken) =>
+        JoinAllAsync([endPoint], options, progress, clients, cancellationToken);
+
+    /// <summary>As above, client <c>i</c> on broker <c>i % brokers</c> (brokers of one cluster).</summary>
     internal static async Task JoinAllAsync(
-        IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
+        IReadOnlyList<IPEndPoint> endPoints, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
     {
-        await ConnectAllAsync(endPoint, options, progress, clients, cancellationToken);
+        await ConnectAllAsync(endPoints, options, progress, clients, cancellationToken);
         await progress.AllJoined.WaitAsync(JoinTimeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (!progress.AllJoined.IsCompleted)
         {
@@ -291,7 +296,7 @@ internal static class BenchRunner
     }
 
     private static async Task ConnectAllAsync(
-        IPEndPoint endPoint, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
+        IReadOnlyList<IPEndPoint> endPoints, BenchOptions options, BenchProgress progress, List<BenchClient> clients, CancellationToken cancellationToken)
     {
         using var connecting = new SemaphoreSlim(options.ConnectConcurrency);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -303,7 +308,7 @@ internal static class BenchRunner
             try
             {
                 var nickname = BenchProgress.NicknameOf(i);
-                var socket = await ConnectAsync(endPoint, HelloLine(nickname, options), failed.Token);
+                var socket = await ConnectAsync(endPoints[i % endPoints.Count], HelloLine(nickname, options), failed.Token);
                 var client = new BenchClient(socket, nickname, progress, i);
                 slots[i] = client;
                 client.StartReceiving();

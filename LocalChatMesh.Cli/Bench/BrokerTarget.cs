@@ -18,6 +18,7 @@ internal sealed class BrokerTarget : IAsyncDisposable
     private BrokerTarget(IPEndPoint endPoint, int? pid, string description, ChatBroker? inProcess = null, Process? child = null)
     {
         EndPoint = endPoint;
+        EndPoints = [endPoint];
         Pid = pid;
         Description = description;
         _inProcess = inProcess;
@@ -25,6 +26,12 @@ internal sealed class BrokerTarget : IAsyncDisposable
     }
 
     public IPEndPoint EndPoint { get; }
+
+    /// <summary>Every broker the clients are spread over: <see cref="EndPoint"/> first, then the other brokers of its cluster.</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints { get; private init; } = [];
+
+    // Other processes measured with the broker (the rest of a cluster, its nats-server).
+    private IReadOnlyList<int> MorePids { get; init; } = [];
 
     /// <summary>The broker's process id when it is a process of its own, which makes it measurable.</summary>
     public int? Pid { get; }
@@ -47,7 +54,13 @@ internal sealed class BrokerTarget : IAsyncDisposable
         switch (options.Mode)
         {
             case BrokerMode.External:
-                return new BrokerTarget(options.Server!, options.BrokerPid, $"external at {options.Server}" + (options.BrokerPid is { } pid ? $", pid {pid}" : ", pid unknown"));
+                var servers = string.Join(",", new[] { options.Server! }.Concat(options.MoreServers));
+                var pids = options.BrokerPid is { } pid ? string.Join(",", new[] { pid }.Concat(options.MorePids)) : null;
+                return new BrokerTarget(options.Server!, options.BrokerPid, $"external at {servers}" + (pids is not null ? $", pid {pids}" : ", pid unknown"))
+                {
+                    EndPoints = [options.Server!, .. options.MoreServers],
+                    MorePids = options.MorePids,
+                };
             case BrokerMode.InProcess:
                 var broker = await ChatBroker.StartAsync(
                     BrokerOptions.Default with { EndPoint = new IPEndPoint(IPAddress.Loopback, 0), MaxClients = maxClients },
@@ -58,15 +71,29 @@ internal sealed class BrokerTarget : IAsyncDisposable
         }
     }
 
-    public TimeSpan? CpuTime() => Pid is { } pid ? ProcStat.CpuTime(pid) : null;
+    /// <summary>CPU time of the broker process (summed over every measured process of a cluster).</summary>
+    public TimeSpan? CpuTime() => Pid is { } pid ? Sum(pid, ProcStat.CpuTime, (a, b) => a + b) : null;
 
-    public long? PeakRss() => Pid is { } pid ? ProcStat.PeakRss(pid) : null;
+    public long? PeakRss() => Pid is { } pid ? Sum(pid, ProcStat.PeakRss, (a, b) => a + b) : null;
 
     /// <summary>Resident set now: the broker process's, or for an in-process broker this whole process's (load generator included).</summary>
-    public long? Rss() => Pid is { } pid ? ProcStat.Rss(pid) : InProcess ? Environment.WorkingSet : null;
+    public long? Rss() => Pid is { } pid ? Sum(pid, ProcStat.Rss, (a, b) => a + b) : InProcess ? Environment.WorkingSet : null;
 
     /// <summary>For an in-process broker, the bytes the GC thinks are allocated in this process; null otherwise.</summary>
     public long? GcHeap() => InProcess ? GC.GetTotalMemory(forceFullCollection: false) : null;
+
+    // Null when any process cannot be read: a partial sum would pass for the whole.
+    private T? Sum<T>(int pid, Func<int, T?> read, Func<T, T, T> add)
+        where T : struct
+    {
+        var total = read(pid);
+        foreach (var more in MorePids)
+        {
+            total = total is { } sum && read(more) is { } value ? add(sum, value) : null;
+        }
+
+        return total;
+    }
 
     public async ValueTask DisposeAsync()
     {

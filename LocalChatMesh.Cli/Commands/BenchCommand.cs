@@ -14,8 +14,8 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         [Option(Description = "Messages per sender")] int messages = 500,
         [Option(Description = "Bytes of chat text per message (at least 35)")] int size = 64,
         [Option(Description = "Messages per second per sender (default: unpaced)")] double? rate = null,
-        [Option(Description = "Use a running broker at HOST:PORT instead of starting one")] string? server = null,
-        [Option("broker-pid", Description = "With --server: the broker's process id, to measure its CPU and memory")] int? brokerPid = null,
+        [Option(Description = "Use a running broker at HOST:PORT instead of starting one; brokers of one cluster as HOST:PORT,HOST:PORT (the clients take turns)")] string? server = null,
+        [Option("broker-pid", Description = "With --server: the broker's process id, to measure its CPU and memory; several, comma-separated, are summed (a cluster's brokers and its nats-server)")] string? brokerPid = null,
         [Option("broker-env", Description = "NAME=VALUE for the child broker's environment only (repeatable)")] string[]? brokerEnv = null,
         [Option("in-process", Description = "Run the broker inside the bench process (its CPU cannot be told apart)")] bool inProcess = false,
         [Option("silent-client", Description = "Add one client that joins and never reads")] bool silentClient = false,
@@ -27,7 +27,7 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         [Option("idle-timeout", Description = "Seconds without a delivery before the rest counts as lost")] double idleTimeout = 10,
         [Option(Description = "Print one JSON line instead of text")] bool json = false)
     {
-        if (!BrokerChoice.TryParse(server, brokerPid, inProcess, out var mode, out var endPoint, out var brokerProblem))
+        if (!BrokerChoice.TryParse(server, brokerPid, inProcess, out var mode, out var endPoints, out var pids, out var brokerProblem))
         {
             return Fail(brokerProblem!);
         }
@@ -44,8 +44,10 @@ public sealed class BenchCommand : CoconaConsoleAppBase
             Rooms = rooms,
             Direct = direct,
             Mode = mode,
-            Server = endPoint,
-            BrokerPid = brokerPid,
+            Server = endPoints.FirstOrDefault(),
+            MoreServers = [.. endPoints.Skip(1)],
+            BrokerPid = pids.Count > 0 ? pids[0] : null,
+            MorePids = [.. pids.Skip(1)],
             BrokerEnvironment = brokerEnv ?? [],
             ConnectConcurrency = connectConcurrency,
             Settle = double.IsFinite(settle) && Math.Abs(settle) <= 3600 ? TimeSpan.FromSeconds(settle) : TimeSpan.FromSeconds(-1),

@@ -32,6 +32,8 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         [Option("history-days", Description = "Days a chat stays in history")] double historyDays = 7,
         [Option("history-memory", Description = "Megabytes (estimated) all rooms' history may hold in memory")] long historyMemory = 128,
         [Option("store", Description = "A SQLite file that keeps room history across restarts (default: history in memory only)")] string? store = null,
+        [Option("tls-cert", Description = "PEM certificate file: every connection uses TLS (with --tls-key)")] string? tlsCert = null,
+        [Option("tls-key", Description = "PEM private key file of --tls-cert")] string? tlsKey = null,
         [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
@@ -42,6 +44,15 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
         if (historyMemory is < 1 or > 1024 * 1024)
         {
             return Fail(2, $"--history-memory must be from 1 to 1048576 megabytes; it is {historyMemory}.");
+        }
+
+        BrokerTlsOptions? tls = null;
+        if (tlsCert is not null || tlsKey is not null)
+        {
+            if (LoadTls(tlsCert, tlsKey, out tls) is { } tlsProblem)
+            {
+                return Fail(2, tlsProblem);
+            }
         }
 
         using var loggerFactory = Logging.Create(logLevel);
@@ -67,6 +78,7 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
             HistoryBytes = historyMemory * 1024 * 1024,
             HistoryBytesPerRoom = Math.Min(BrokerOptions.Default.HistoryBytesPerRoom, historyMemory * 1024 * 1024),
             Store = store is null ? null : OpenStore(store),
+            Tls = tls,
         };
 
         ChatBroker broker;
@@ -104,6 +116,27 @@ public sealed class BrokerCommand : CoconaConsoleAppBase
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "The Core interface keeps the SQLite types out of the caller's signature.")]
     private static IChatStore OpenStore(string path) => new SqliteChatStore(path);
+
+    /// <summary>Loads --tls-cert and --tls-key, or says in one line (naming the flag) what is wrong.</summary>
+    internal static string? LoadTls(string? certificatePath, string? keyPath, out BrokerTlsOptions? tls)
+    {
+        tls = null;
+        if (certificatePath is null || keyPath is null)
+        {
+            return $"{(certificatePath is null ? "--tls-key" : "--tls-cert")} needs {(certificatePath is null ? "--tls-cert" : "--tls-key")}: give both a PEM certificate and its key, or neither for plain TCP";
+        }
+
+        try
+        {
+            tls = BrokerTlsOptions.LoadPemFiles(certificatePath, keyPath);
+            return null;
+        }
+        catch (ChatMeshException exception)
+        {
+            var flag = exception.Message.StartsWith("certificate file", StringComparison.Ordinal) ? "--tls-cert" : "--tls-key";
+            return $"{flag}: {exception.Message}";
+        }
+    }
 
     /// <summary>The environment variable that holds the shared secret when --token is not given.</summary>
     public const string TokenVariable = "CHATMESH_TOKEN";

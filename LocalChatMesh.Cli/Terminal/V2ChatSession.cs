@@ -128,9 +128,17 @@ internal sealed class V2ChatSession : IChatSession
         ConnectAsync(server, nickname, reconnect: true, cancellationToken);
 
     /// <summary>Connects asking for every capability; with <paramref name="reconnect"/>, a lost connection comes back by itself (<see cref="ChatReconnectPolicy.Default"/>).</summary>
-    public static async Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, CancellationToken cancellationToken)
+    public static Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, CancellationToken cancellationToken) =>
+        ConnectAsync(server, nickname, reconnect, connection: null, cancellationToken);
+
+    /// <summary>
+    /// Connects asking for every capability, with the token and TLS settings of
+    /// <paramref name="connection"/> (null: none); with <paramref name="reconnect"/>, a lost
+    /// connection comes back by itself (<see cref="ChatReconnectPolicy.Default"/>).
+    /// </summary>
+    public static async Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, ChatClientOptions? connection, CancellationToken cancellationToken)
     {
-        var options = ChatClientOptions.Default with
+        var options = (connection ?? ChatClientOptions.Default) with
         {
             Capabilities = ChatCapabilities.All,
             Reconnect = reconnect ? ChatReconnectPolicy.Default : null,

@@ -53,4 +53,10 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Debug, "connection {ConnectionId} transport ended")]
     public static partial void TransportEnded(ILogger logger, Exception exception, long connectionId);
+
+    [LoggerMessage(40, LogLevel.Information, "connection {ConnectionId} from {RemoteEndPoint} closed: TLS handshake failed: {Reason}")]
+    public static partial void TlsRefused(ILogger logger, long connectionId, EndPoint? remoteEndPoint, string reason);
+
+    [LoggerMessage(41, LogLevel.Debug, "connection {ConnectionId} TLS established: {Protocol}, {CipherSuite}")]
+    public static partial void TlsEstablished(ILogger logger, long connectionId, System.Security.Authentication.SslProtocols protocol, System.Net.Security.TlsCipherSuite cipherSuite);
 }

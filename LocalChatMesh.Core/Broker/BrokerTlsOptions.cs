@@ -76,8 +76,9 @@ public sealed class BrokerTlsOptions
         {
             certificate = X509Certificate2.CreateFromPem(certificateText, keyText);
         }
-        catch (CryptographicException exception)
+        catch (Exception exception) when (exception is CryptographicException or ArgumentException)
         {
+            // ArgumentException: a key of the right kind that belongs to another certificate.
             throw new ChatMeshException(KeyProblem(certificatePath, keyPath, keyText), exception);
         }
 

@@ -63,11 +63,11 @@ internal sealed class TestCertificates : IDisposable
         using var server = request.Create(ca, notBefore.AddMinutes(1), notAfter.AddMinutes(-1), RandomNumberGenerator.GetBytes(12));
 
         using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        File.WriteAllText(made.CaPath, ca.ExportCertificatePem());
-        File.WriteAllText(made.OtherCaPath, otherCa.ExportCertificatePem());
-        File.WriteAllText(made.ServerCertificatePath, server.ExportCertificatePem());
-        File.WriteAllText(made.ServerKeyPath, serverKey.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(made.OtherKeyPath, otherKey.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(made.CaPath, ca.ExportCertificatePem() + "\n");
+        File.WriteAllText(made.OtherCaPath, otherCa.ExportCertificatePem() + "\n");
+        File.WriteAllText(made.ServerCertificatePath, server.ExportCertificatePem() + "\n");
+        File.WriteAllText(made.ServerKeyPath, serverKey.ExportPkcs8PrivateKeyPem() + "\n");
+        File.WriteAllText(made.OtherKeyPath, otherKey.ExportPkcs8PrivateKeyPem() + "\n");
         File.WriteAllText(
             made.EncryptedKeyPath,
             serverKey.ExportEncryptedPkcs8PrivateKeyPem("secret", new PbeParameters(PbeEncryptionAlgorithm.Aes128Cbc, HashAlgorithmName.SHA256, 1000)));

@@ -252,8 +252,9 @@ public sealed class ChatBroker : IAsyncDisposable
         }
     }
 
-    // Plain TCP: from the accept loop. TLS: once the handshake is done, from any thread.
-    private void Admit(long id, Socket socket, SslStream? tls)
+    // Plain TCP: from the accept loop. TLS: once the handshake is done, from any thread. Stream,
+    // not SslStream, so that a broker without TLS never loads System.Net.Security.
+    private void Admit(long id, Socket socket, Stream? tls)
     {
         TcpConnection connection;
         lock (_admitLock)
@@ -342,7 +343,10 @@ public sealed class ChatBroker : IAsyncDisposable
             }
         }
 
-        Log.TlsEstablished(_logger, id, tls.SslProtocol, tls.NegotiatedCipherSuite);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.TlsEstablished(_logger, id, tls.SslProtocol.ToString(), tls.NegotiatedCipherSuite.ToString());
+        }
         Admit(id, socket, tls);
     }
 }

@@ -9,12 +9,13 @@ namespace LocalChatMesh;
 internal static class ClientTls
 {
     /// <summary>
-    /// Authenticates the broker over <paramref name="inner"/>, which the returned stream then
-    /// owns; on failure the stream (and <paramref name="inner"/>) is disposed.
+    /// Authenticates the broker over <paramref name="inner"/>: the SslStream returned owns it; on
+    /// failure the stream (and <paramref name="inner"/>) is disposed.
     /// </summary>
     /// <exception cref="ChatConnectionException">The handshake failed or the certificate was refused; the message says why.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public static async Task<SslStream> AuthenticateAsync(Stream inner, IPEndPoint endPoint, ChatClientTlsOptions tls, CancellationToken cancellationToken)
+    /// <remarks>Typed Stream, so that a plain client never loads System.Net.Security.</remarks>
+    public static async Task<Stream> AuthenticateAsync(Stream inner, IPEndPoint endPoint, ChatClientTlsOptions tls, CancellationToken cancellationToken)
     {
         var serverName = tls.ServerName ?? endPoint.Address.ToString();
         var found = SslPolicyErrors.None;

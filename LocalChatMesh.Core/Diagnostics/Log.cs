@@ -57,6 +57,8 @@ internal static partial class Log
     [LoggerMessage(40, LogLevel.Information, "connection {ConnectionId} from {RemoteEndPoint} closed: TLS handshake failed: {Reason}")]
     public static partial void TlsRefused(ILogger logger, long connectionId, EndPoint? remoteEndPoint, string reason);
 
+    // Strings, not SslProtocols and TlsCipherSuite: this class's static delegates would load
+    // System.Net.Security into every broker, TLS or not.
     [LoggerMessage(41, LogLevel.Debug, "connection {ConnectionId} TLS established: {Protocol}, {CipherSuite}")]
-    public static partial void TlsEstablished(ILogger logger, long connectionId, System.Security.Authentication.SslProtocols protocol, System.Net.Security.TlsCipherSuite cipherSuite);
+    public static partial void TlsEstablished(ILogger logger, long connectionId, string protocol, string cipherSuite);
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Reactive.Subjects;
 using LocalChatMesh.Diagnostics;
@@ -31,7 +30,7 @@ internal sealed class TcpConnection : IHubConnection
     internal const int LingerMaxBytes = 64 * 1024;
 
     private readonly Socket _socket;
-    private readonly SslStream? _tls;
+    private readonly Stream? _tls;
     private readonly PipeReader _reader;
     private readonly BackpressureGate _gate;
     private readonly int _maxLineLength;
@@ -44,12 +43,12 @@ internal sealed class TcpConnection : IHubConnection
 
     /// <param name="id">The broker's number for the connection.</param>
     /// <param name="socket">The accepted socket, which the connection owns.</param>
-    /// <param name="tls">With TLS, the authenticated stream over <paramref name="socket"/>, which the connection owns too; null for plain TCP.</param>
+    /// <param name="tls">With TLS, the authenticated SslStream over <paramref name="socket"/>, which the connection owns too; null for plain TCP.</param>
     /// <param name="scheduler">The scheduler that writes this connection's frames.</param>
     /// <param name="gate">Pauses reading while some client holds the senders back.</param>
     /// <param name="options">The broker's limits.</param>
     /// <param name="metrics">Where bytes in and out are counted.</param>
-    public TcpConnection(long id, Socket socket, SslStream? tls, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
+    public TcpConnection(long id, Socket socket, Stream? tls, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
     {
         _metrics = metrics;
         Id = id;

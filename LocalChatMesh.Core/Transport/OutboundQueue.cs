@@ -169,7 +169,7 @@ internal sealed class OutboundQueue : IOutboundSink
     {
         if (_tls is not null)
         {
-            _ = WriteTlsAsync(_tls);
+            FlushTls();
             return;
         }
 
@@ -298,6 +298,11 @@ internal sealed class OutboundQueue : IOutboundSink
 
         _scheduler.Schedule(this);
     }
+
+    // Not inlined: the async state machine's set-up would otherwise sit in Flush's frame, which
+    // plain connections run for every write.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void FlushTls() => _ = WriteTlsAsync(_tls!);
 
     /// <summary>
     /// The TLS counterpart of <see cref="Flush"/>: writes what is queued to the stream until the

@@ -243,6 +243,45 @@ public class TlsTests
     }
 
     [Test]
+    public async Task Handshakes_in_progress_are_bounded_by_max_clients_and_each_frees_its_place()
+    {
+        var logs = new RecordingLoggerFactory();
+        await using var broker = await StartTlsBrokerAsync(options => options with { MaxClients = 2, HandshakeTimeout = TimeSpan.FromMinutes(1), LoggerFactory = logs });
+        var silent = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                silent.Add(socket);
+                await socket.ConnectAsync(broker.LocalEndPoint).WaitAsync(Deadline);
+            }
+
+            // Two silent connections hold both places (the accept loop counts them in order), so
+            // a third is closed at once, before any handshake.
+            await WaitUntilAsync(() => logs.Entries.Count(entry => entry.Message.Contains("accepted from", StringComparison.Ordinal)) >= 2, "two accepts");
+            await using (var third = await RawClient.ConnectAsync(broker.LocalEndPoint))
+            {
+                Assert.That(await third.WaitForClosedAsync(), Is.Empty);
+            }
+
+            await WaitForLogAsync(logs, entry => entry.Message.EndsWith("TLS handshake failed: too many TLS handshakes in progress", StringComparison.Ordinal), 1);
+        }
+        finally
+        {
+            foreach (var socket in silent)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await WaitForLogAsync(logs, entry => entry.Message.EndsWith("TLS handshake failed: closed before the TLS handshake", StringComparison.Ordinal), 2);
+        await using var alice = await ChatClient.ConnectAsync(broker.LocalEndPoint, "alice", ChatClientOptions.Default with { Tls = _certificates.ClientTls() }).WaitAsync(Deadline);
+        await using var bob = await ChatClient.ConnectAsync(broker.LocalEndPoint, "bob", ChatClientOptions.Default with { Tls = _certificates.ClientTls() }).WaitAsync(Deadline);
+        Assert.That(broker.Participants, Is.EqualTo(new[] { "alice", "bob" }));
+    }
+
+    [Test]
     public async Task A_TLS_client_against_a_plain_broker_fails_with_one_line()
     {
         await using var broker = await TestBroker.StartAsync(options => options with { HandshakeTimeout = TimeSpan.FromMilliseconds(500) });

@@ -347,6 +347,7 @@ public sealed class ChatBroker : IAsyncDisposable
         {
             Log.TlsEstablished(_logger, id, tls.SslProtocol.ToString(), tls.NegotiatedCipherSuite.ToString());
         }
+
         Admit(id, socket, tls);
     }
 }

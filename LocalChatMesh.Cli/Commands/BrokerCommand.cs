@@ -43,6 +43,8 @@ public sealed partial class BrokerCommand : CoconaConsoleAppBase
         [Option("cluster-tls-cert", Description = "PEM client certificate for NATS (with --cluster-tls-key)")] string? clusterTlsCert = null,
         [Option("cluster-tls-key", Description = "PEM private key of --cluster-tls-cert")] string? clusterTlsKey = null,
         [Option("monitor", Description = "Serve /healthz and /metrics (Prometheus) over HTTP on HOST:PORT (default: off)")] string? monitor = null,
+        [Option("tls-cert", Description = "PEM certificate file: every connection uses TLS (with --tls-key)")] string? tlsCert = null,
+        [Option("tls-key", Description = "PEM private key file of --tls-cert")] string? tlsKey = null,
         [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
@@ -69,6 +71,15 @@ public sealed partial class BrokerCommand : CoconaConsoleAppBase
             return Fail(2, $"--history-memory must be from 1 to 1048576 megabytes; it is {historyMemory}.");
         }
 
+        BrokerTlsOptions? tls = null;
+        if (tlsCert is not null || tlsKey is not null)
+        {
+            if (LoadTls(tlsCert, tlsKey, out tls) is { } tlsProblem)
+            {
+                return Fail(2, tlsProblem);
+            }
+        }
+
         using var loggerFactory = Logging.Create(logLevel);
         var options = BrokerOptions.Default with
         {
@@ -92,6 +103,7 @@ public sealed partial class BrokerCommand : CoconaConsoleAppBase
             HistoryBytes = historyMemory * 1024 * 1024,
             HistoryBytesPerRoom = Math.Min(BrokerOptions.Default.HistoryBytesPerRoom, historyMemory * 1024 * 1024),
             Store = store is null ? null : OpenStore(store),
+            Tls = tls,
         };
 
         await using var clusterLink = new ClusterLink();
@@ -206,6 +218,27 @@ public sealed partial class BrokerCommand : CoconaConsoleAppBase
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "The Core interface keeps the SQLite types out of the caller's signature.")]
     private static IChatStore OpenStore(string path) => new SqliteChatStore(path);
+
+    /// <summary>Loads --tls-cert and --tls-key, or says in one line (naming the flag) what is wrong.</summary>
+    internal static string? LoadTls(string? certificatePath, string? keyPath, out BrokerTlsOptions? tls)
+    {
+        tls = null;
+        if (certificatePath is null || keyPath is null)
+        {
+            return $"{(certificatePath is null ? "--tls-key" : "--tls-cert")} needs {(certificatePath is null ? "--tls-cert" : "--tls-key")}: give both a PEM certificate and its key, or neither for plain TCP";
+        }
+
+        try
+        {
+            tls = BrokerTlsOptions.LoadPemFiles(certificatePath, keyPath);
+            return null;
+        }
+        catch (ChatMeshException exception)
+        {
+            var flag = exception.Message.StartsWith("certificate file", StringComparison.Ordinal) ? "--tls-cert" : "--tls-key";
+            return $"{flag}: {exception.Message}";
+        }
+    }
 
     /// <summary>The environment variable that holds the shared secret when --token is not given.</summary>
     public const string TokenVariable = "CHATMESH_TOKEN";

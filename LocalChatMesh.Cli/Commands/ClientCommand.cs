@@ -19,7 +19,11 @@ public sealed class ClientCommand : CoconaConsoleAppBase
         [Option("json", Description = "Print each server message as its JSON line (for scripts)")] bool json = false,
         [Option("plain", Description = "Plain lines even on a terminal (the default when input or output is not a terminal)")] bool plain = false,
         [Option("no-color", Description = "No colours in interactive mode (also when NO_COLOR is set)")] bool noColor = false,
-        [Option("no-reconnect", Description = "Exit when the connection is lost instead of coming back by itself")] bool noReconnect = false)
+        [Option("no-reconnect", Description = "Exit when the connection is lost instead of coming back by itself")] bool noReconnect = false,
+        [Option("token", Description = "The broker's shared secret (default: $CHATMESH_TOKEN, else none)")] string? token = null,
+        [Option("tls", Description = "Connect with TLS; the broker's certificate must be trusted and issued for the address (or --tls-server-name)")] bool tls = false,
+        [Option("tls-ca", Description = "With --tls: trust the CA certificates of this PEM file instead of the system's")] string? tlsCa = null,
+        [Option("tls-server-name", Description = "With --tls: the name the broker's certificate must be issued for (default: the address's IP)")] string? tlsServerName = null)
     {
         // Raw streams rather than Console.In/Out: UTF-8 regardless of locale, and no console state to restore.
         await using var error = new StreamWriter(Console.OpenStandardError(), Utf8);
@@ -37,19 +41,61 @@ public sealed class ClientCommand : CoconaConsoleAppBase
             endPoints.Add(endPoint);
         }
 
+        if (ConnectionOptions(token ?? NullIfEmpty(Environment.GetEnvironmentVariable(BrokerCommand.TokenVariable)), tls, tlsCa, tlsServerName, out var connection) is { } optionProblem)
+        {
+            await error.WriteLineAsync($"error: {optionProblem}");
+            await error.FlushAsync();
+            return 2;
+        }
+
         await using var output = new StreamWriter(Console.OpenStandardOutput(), Utf8);
         if (!plain && !json && IsTerminal())
         {
             var color = NicknameColors.Enabled(noColor, Environment.GetEnvironmentVariable("NO_COLOR"));
             var interactive = new InteractiveTerminal(output, error, color);
-            return await interactive.RunAsync(token => V2ChatSession.ConnectAsync(endPoints, nickname, !noReconnect, token), Context.CancellationToken);
+            return await interactive.RunAsync(cancellation => V2ChatSession.ConnectAsync(endPoints, nickname, !noReconnect, connection, cancellation), Context.CancellationToken);
         }
 
         // Standard input is never disposed: its reader thread may still be blocked in a read.
         var input = new StreamReader(Console.OpenStandardInput(), Utf8);
         var terminal = new ChatTerminal(input, output, error, json);
-        return await terminal.RunAsync(token => V2ChatSession.ConnectAsync(endPoints, nickname, !noReconnect, token), Context.CancellationToken);
+        return await terminal.RunAsync(cancellation => V2ChatSession.ConnectAsync(endPoints, nickname, !noReconnect, connection, cancellation), Context.CancellationToken);
     }
+
+    /// <summary>The token and TLS settings, or a one-line problem naming the flag.</summary>
+    internal static string? ConnectionOptions(string? token, bool tls, string? tlsCa, string? tlsServerName, out ChatClientOptions options)
+    {
+        options = ChatClientOptions.Default with { Token = token };
+        if (!tls)
+        {
+            return tlsCa is not null || tlsServerName is not null
+                ? $"{(tlsCa is not null ? "--tls-ca" : "--tls-server-name")} needs --tls"
+                : null;
+        }
+
+        if (tlsServerName is not null && string.IsNullOrWhiteSpace(tlsServerName))
+        {
+            return "--tls-server-name: give a name, such as chat.example.org";
+        }
+
+        IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> authorities = [];
+        if (tlsCa is not null)
+        {
+            try
+            {
+                authorities = ChatClientTlsOptions.LoadPemCertificates(tlsCa);
+            }
+            catch (ChatMeshException exception)
+            {
+                return $"--tls-ca: {exception.Message}";
+            }
+        }
+
+        options = options with { Tls = new ChatClientTlsOptions { ServerName = tlsServerName, CertificateAuthorities = authorities } };
+        return null;
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     // Interactive mode needs a person at a real terminal on both ends; TERM=dumb cannot draw a screen.
     private static bool IsTerminal() =>

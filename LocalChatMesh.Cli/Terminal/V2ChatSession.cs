@@ -129,15 +129,17 @@ internal sealed class V2ChatSession : IChatSession
 
     /// <summary>Connects asking for every capability; with <paramref name="reconnect"/>, a lost connection comes back by itself (<see cref="ChatReconnectPolicy.Default"/>).</summary>
     public static Task<IChatSession> ConnectAsync(IPEndPoint server, string nickname, bool reconnect, CancellationToken cancellationToken) =>
-        ConnectAsync([server], nickname, reconnect, cancellationToken);
+        ConnectAsync([server], nickname, reconnect, connection: null, cancellationToken);
 
     /// <summary>
-    /// Connects to the first of <paramref name="servers"/> that answers (brokers of one cluster); with
-    /// <paramref name="reconnect"/>, a lost connection comes back by itself, to any of them.
+    /// Connects asking for every capability to the first of <paramref name="servers"/> that answers
+    /// (brokers of one cluster), with the token and TLS settings of <paramref name="connection"/>
+    /// (null: none); with <paramref name="reconnect"/>, a lost connection comes back by itself, to
+    /// any of them (<see cref="ChatReconnectPolicy.Default"/>).
     /// </summary>
-    public static async Task<IChatSession> ConnectAsync(IReadOnlyList<IPEndPoint> servers, string nickname, bool reconnect, CancellationToken cancellationToken)
+    public static async Task<IChatSession> ConnectAsync(IReadOnlyList<IPEndPoint> servers, string nickname, bool reconnect, ChatClientOptions? connection, CancellationToken cancellationToken)
     {
-        var options = ChatClientOptions.Default with
+        var options = (connection ?? ChatClientOptions.Default) with
         {
             Capabilities = ChatCapabilities.All,
             Reconnect = reconnect ? ChatReconnectPolicy.Default : null,

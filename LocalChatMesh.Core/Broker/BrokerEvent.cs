@@ -40,7 +40,7 @@ public enum DisconnectReason
 /// <param name="ConnectionId">The connection it concerns; ids count up from 1 per broker.</param>
 public abstract record BrokerEvent(long ConnectionId);
 
-/// <summary>A TCP connection was accepted; no handshake yet.</summary>
+/// <summary>A TCP connection was accepted (with <see cref="BrokerOptions.Tls"/>: and its TLS handshake succeeded); no chat handshake yet.</summary>
 /// <param name="ConnectionId">The new connection.</param>
 /// <param name="RemoteEndPoint">The peer's address.</param>
 public sealed record ClientConnectedEvent(long ConnectionId, EndPoint? RemoteEndPoint) : BrokerEvent(ConnectionId);

@@ -69,6 +69,14 @@ public sealed record BrokerOptions
     /// </summary>
     public string? Token { get; init; }
 
+    /// <summary>
+    /// TLS for every accepted connection (a certificate and its key, for example from
+    /// <see cref="BrokerTlsOptions.LoadPemFiles"/>), or null (the default) for plain TCP. Beyond
+    /// loopback, use it together with <see cref="Token"/>: TLS hides the chat and the token on the
+    /// wire, the token keeps strangers out.
+    /// </summary>
+    public BrokerTlsOptions? Tls { get; init; }
+
     /// <summary>The version 2 extensions the broker offers (<see cref="ChatCapabilities"/>); all of them by default.</summary>
     public IReadOnlyList<string> Capabilities { get; init; } = ChatCapabilities.All;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Reactive.Subjects;
 using LocalChatMesh.Diagnostics;
@@ -37,6 +38,13 @@ public sealed class ChatBroker : IAsyncDisposable
     private readonly ConcurrentDictionary<long, TcpConnection> _live = new();
     private readonly CancellationTokenSource _stopAccepting = new();
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // TLS only: handshakes in progress (bounded by MaxClients), and the lock that keeps their
+    // hand-overs to the hub one at a time (a Subject's OnNext must not run concurrently).
+    private readonly TlsAcceptor? _tls;
+    private readonly ConcurrentDictionary<long, Task> _tlsHandshakes = new();
+    private readonly object _admitLock = new();
+    private bool _admitClosed;
     private Task _acceptLoop = Task.CompletedTask;
     private long _lastConnectionId;
     private int _stopRequested;
@@ -59,6 +67,7 @@ public sealed class ChatBroker : IAsyncDisposable
             }
         };
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
+        _tls = options.Tls is { } tls ? CreateTlsAcceptor(tls) : null;
     }
 
     /// <summary>The address the broker listens on, with the real port when port 0 was asked for.</summary>
@@ -182,6 +191,14 @@ public sealed class ChatBroker : IAsyncDisposable
         _listener.Dispose();
         await _acceptLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
+        // TLS handshakes still in progress end at once (their token is the accept loop's); one
+        // that had just finished is handed over, and the hub tells it that it is shutting down.
+        await Task.WhenAll(_tlsHandshakes.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_admitLock)
+        {
+            _admitClosed = true;
+        }
+
         _hub.Shutdown();
         var draining = Task.WhenAll(_live.Values.Select(connection => connection.Completion));
         try
@@ -254,17 +271,113 @@ public sealed class ChatBroker : IAsyncDisposable
             }
 
             socket.NoDelay = true;
-            var connection = new TcpConnection(++_lastConnectionId, socket, _schedulers[_lastConnectionId % _schedulers.Length], _gate, _options, _hub.Metrics);
-            Log.Accepted(_logger, connection.Id, connection.RemoteEndPoint);
+            var id = ++_lastConnectionId;
+            if (_tls is not null)
+            {
+                StartTlsHandshake(id, socket, token);
+                continue;
+            }
+
+            Admit(id, socket, tls: null);
+        }
+    }
+
+    // Plain TCP: from the accept loop. TLS: once the handshake is done, from any thread. Stream,
+    // not SslStream, so that a broker without TLS never loads System.Net.Security.
+    private void Admit(long id, Socket socket, Stream? tls)
+    {
+        TcpConnection connection;
+        lock (_admitLock)
+        {
+            if (_admitClosed)
+            {
+                tls?.Dispose();
+                socket.Dispose();
+                return;
+            }
+
+            connection = new TcpConnection(id, socket, tls, _schedulers[id % _schedulers.Length], _gate, _options, _hub.Metrics);
+            if (tls is null)
+            {
+                Log.Accepted(_logger, connection.Id, connection.RemoteEndPoint);
+            }
+
             _live[connection.Id] = connection;
             _accepted.OnNext(connection);
-            connection.Start();
-            _ = connection.Completion.ContinueWith(
-                (_, state) => _live.TryRemove((long)state!, out var _),
-                connection.Id,
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
         }
+
+        connection.Start();
+        _ = connection.Completion.ContinueWith(
+            (_, state) => _live.TryRemove((long)state!, out var _),
+            connection.Id,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static TlsAcceptor CreateTlsAcceptor(BrokerTlsOptions tls) => new(tls);
+
+    private void StartTlsHandshake(long id, Socket socket, CancellationToken stopping)
+    {
+        var remote = socket.RemoteEndPoint;
+        Log.Accepted(_logger, id, remote);
+
+        // Connections still in their TLS handshake are not the hub's yet: they are bounded here,
+        // by the same number, so a flood of silent connections cannot pile up without limit.
+        if (_tlsHandshakes.Count >= _options.MaxClients)
+        {
+            Log.TlsRefused(_logger, id, remote, "too many TLS handshakes in progress");
+            socket.Dispose();
+            return;
+        }
+
+        var handshake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _tlsHandshakes[id] = handshake.Task;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await HandshakeAsync(id, socket, remote, stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                _tlsHandshakes.TryRemove(id, out _);
+                handshake.TrySetResult();
+            }
+        }, CancellationToken.None);
+    }
+
+    private async Task HandshakeAsync(long id, Socket socket, EndPoint? remote, CancellationToken stopping)
+    {
+        SslStream tls;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+        {
+            deadline.CancelAfter(_options.HandshakeTimeout);
+            try
+            {
+                tls = await _tls!.AuthenticateAsync(socket, deadline.Token).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                var reason = exception switch
+                {
+                    TlsRefusedException => exception.Message,
+                    OperationCanceledException when stopping.IsCancellationRequested => "the broker is stopping",
+                    OperationCanceledException => $"no TLS handshake within {_options.HandshakeTimeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s",
+                    _ => exception.Message.ReplaceLineEndings(" "),
+                };
+                Log.TlsRefused(_logger, id, remote, reason);
+                socket.Dispose();
+                return;
+            }
+        }
+
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.TlsEstablished(_logger, id, tls.SslProtocol.ToString(), tls.NegotiatedCipherSuite.ToString());
+        }
+
+        Admit(id, socket, tls);
     }
 }

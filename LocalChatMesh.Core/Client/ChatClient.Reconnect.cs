@@ -321,11 +321,15 @@ public sealed partial class ChatClient
 }
 
 /// <summary>One TCP connection to a broker, past its handshake.</summary>
-internal sealed class ClientConnection(Socket socket, NetworkStream stream, ServerMessageReader reader, IPEndPoint endPoint)
+/// <param name="socket">The socket.</param>
+/// <param name="stream">What is read and written: a NetworkStream over the socket, or an SslStream over that.</param>
+/// <param name="reader">Reads the stream.</param>
+/// <param name="endPoint">The broker's address.</param>
+internal sealed class ClientConnection(Socket socket, Stream stream, ServerMessageReader reader, IPEndPoint endPoint)
 {
     public Socket Socket { get; } = socket;
 
-    public NetworkStream Stream { get; } = stream;
+    public Stream Stream { get; } = stream;
 
     public ServerMessageReader Reader { get; } = reader;
 
@@ -334,7 +338,21 @@ internal sealed class ClientConnection(Socket socket, NetworkStream stream, Serv
     /// <summary>Cancelled when the connection can carry nothing more.</summary>
     public CancellationTokenSource Lost { get; } = new();
 
-    /// <summary>Closes it; its reader is done (its loop has ended, or never ran).</summary>
+    /// <summary>
+    /// Ends the sending side (with TLS, after its close_notify, which may wait up to
+    /// <paramref name="grace"/> for room in the socket): call with the write lock held.
+    /// </summary>
+    public async Task ShutDownSendingAsync(TimeSpan grace)
+    {
+        if (Stream is System.Net.Security.SslStream tls)
+        {
+            await tls.ShutdownAsync().WaitAsync(grace).ConfigureAwait(false);
+        }
+
+        Socket.Shutdown(SocketShutdown.Send);
+    }
+
+        /// <summary>Closes it; its reader is done (its loop has ended, or never ran).</summary>
     public void Dispose()
     {
         Stream.Dispose();

@@ -282,7 +282,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
 
         Socket? socket = null;
-        NetworkStream? stream = null;
+        Stream? stream = null;
         ServerMessageReader? reader = null;
         ClientConnection? connection = null;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -296,6 +296,11 @@ public sealed partial class ChatClient : IAsyncDisposable
             socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync(endPoint, deadline.Token).ConfigureAwait(false);
             stream = new NetworkStream(socket, ownsSocket: true);
+            if (options.Tls is { } tls)
+            {
+                stream = await ClientTls.AuthenticateAsync(stream, endPoint, tls, deadline.Token).ConfigureAwait(false);
+            }
+
             reader = new ServerMessageReader(stream, options.MaxLineLength);
             var hello = MessageEncoder.Encode(new HelloMessage(nickname)
             {
@@ -444,9 +449,9 @@ public sealed partial class ChatClient : IAsyncDisposable
             var locked = await _writeLock.WaitAsync(CloseGrace).ConfigureAwait(false);
             try
             {
-                connection.Socket.Shutdown(SocketShutdown.Send);
+                await connection.ShutDownSendingAsync(CloseGrace).ConfigureAwait(false);
             }
-            catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+            catch (Exception exception) when (exception is SocketException or ObjectDisposedException or IOException or TimeoutException)
             {
                 // Already closed underneath us: nothing to shut down.
             }

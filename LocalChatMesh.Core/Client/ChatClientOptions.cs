@@ -89,6 +89,16 @@ public sealed record ChatClientOptions
     public string? Token { get; init; }
 
     /// <summary>
+    /// TLS to the broker (whose <see cref="BrokerOptions.Tls"/> must be set), or null (the default)
+    /// for plain TCP. <see cref="ChatClientTlsOptions.Default"/> checks the broker's certificate
+    /// against the system's trusted roots and the address connected to; a certificate that fails
+    /// fails the connect with a <see cref="ChatConnectionException"/> naming the reason, such as
+    /// <c>TLS: the server's certificate is not trusted (RemoteCertificateChainErrors: PartialChain)</c>.
+    /// Reconnects use it too.
+    /// </summary>
+    public ChatClientTlsOptions? Tls { get; init; }
+
+    /// <summary>
     /// How many messages each <see cref="ChatClient.ReadMessagesAsync"/> enumeration (and each
     /// room's) may hold unread before the client stops reading from the socket: 1024 by default.
     /// It is also the size of each room's backlog, which keeps the messages that arrive before

@@ -54,15 +54,23 @@ internal static partial class Log
     [LoggerMessage(13, LogLevel.Debug, "connection {ConnectionId} transport ended")]
     public static partial void TransportEnded(ILogger logger, Exception exception, long connectionId);
 
-    [LoggerMessage(40, LogLevel.Warning, "cluster event {Sequence} could not be applied and was skipped")]
+    [LoggerMessage(40, LogLevel.Information, "connection {ConnectionId} from {RemoteEndPoint} closed: TLS handshake failed: {Reason}")]
+    public static partial void TlsRefused(ILogger logger, long connectionId, EndPoint? remoteEndPoint, string reason);
+
+    // Strings, not SslProtocols and TlsCipherSuite: this class's static delegates would load
+    // System.Net.Security into every broker, TLS or not.
+    [LoggerMessage(41, LogLevel.Debug, "connection {ConnectionId} TLS established: {Protocol}, {CipherSuite}")]
+    public static partial void TlsEstablished(ILogger logger, long connectionId, string protocol, string cipherSuite);
+
+    [LoggerMessage(44, LogLevel.Warning, "cluster event {Sequence} could not be applied and was skipped")]
     public static partial void ClusterEventSkipped(ILogger logger, Exception exception, long sequence);
 
-    [LoggerMessage(41, LogLevel.Error, "reading the cluster failed")]
+    [LoggerMessage(45, LogLevel.Error, "reading the cluster failed")]
     public static partial void ClusterReadFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(42, LogLevel.Warning, "cluster request failed: {What}")]
+    [LoggerMessage(46, LogLevel.Warning, "cluster request failed: {What}")]
     public static partial void ClusterAppendFailed(ILogger logger, Exception exception, string what);
 
-    [LoggerMessage(43, LogLevel.Warning, "cluster {State}")]
+    [LoggerMessage(47, LogLevel.Warning, "cluster {State}")]
     public static partial void ClusterState(ILogger logger, string state);
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Security;
 using System.Net.Sockets;
 using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub;
@@ -13,6 +14,11 @@ namespace LocalChatMesh.Transport;
 /// scheduler once it is written. The byte count drives backpressure (soft limit, through the
 /// <see cref="BackpressureGate"/>) and the hub's slow-consumer rules (hard limit, progress).
 /// </summary>
+/// <remarks>
+/// With TLS the frames go through the connection's <see cref="Stream"/> instead (see
+/// <see cref="WriteTlsAsync"/>): the same queue and ownership, but each write is asynchronous.
+/// The plain socket path is untouched by it but for one null test per flush.
+/// </remarks>
 internal sealed class OutboundQueue : IOutboundSink
 {
     private const int InitialFrames = 4;
@@ -21,6 +27,7 @@ internal sealed class OutboundQueue : IOutboundSink
     private const int KeptFrames = 16;
 
     private readonly Socket _socket;
+    private readonly Stream? _tls;
     private readonly SendScheduler _scheduler;
     private readonly BackpressureGate _gate;
     private readonly long _softLimitBytes;
@@ -44,8 +51,21 @@ internal sealed class OutboundQueue : IOutboundSink
     private bool _pressing;
 
     public OutboundQueue(Socket socket, SendScheduler scheduler, BackpressureGate gate, long softLimitBytes, BrokerMetrics metrics, CancellationToken aborted)
+        : this(socket, tls: null, scheduler, gate, softLimitBytes, metrics, aborted)
+    {
+    }
+
+    /// <param name="socket">The connection's socket.</param>
+    /// <param name="tls">With TLS, the authenticated stream over <paramref name="socket"/> that every frame is written to; null for plain TCP.</param>
+    /// <param name="scheduler">Runs the flushes.</param>
+    /// <param name="gate">Held while the backlog is above the soft limit.</param>
+    /// <param name="softLimitBytes">The backlog above which senders are held back.</param>
+    /// <param name="metrics">Where bytes out are counted.</param>
+    /// <param name="aborted">Cancels a write in progress.</param>
+    public OutboundQueue(Socket socket, Stream? tls, SendScheduler scheduler, BackpressureGate gate, long softLimitBytes, BrokerMetrics metrics, CancellationToken aborted)
     {
         _socket = socket;
+        _tls = tls;
         _scheduler = scheduler;
         _gate = gate;
         _softLimitBytes = softLimitBytes;
@@ -147,6 +167,12 @@ internal sealed class OutboundQueue : IOutboundSink
     /// </summary>
     internal void Flush(byte[] buffer)
     {
+        if (_tls is not null)
+        {
+            FlushTls();
+            return;
+        }
+
         while (true)
         {
             ReadOnlyMemory<byte> chunk;
@@ -271,6 +297,81 @@ internal sealed class OutboundQueue : IOutboundSink
         }
 
         _scheduler.Schedule(this);
+    }
+
+    // Not inlined: the async state machine's set-up would otherwise sit in Flush's frame, which
+    // plain connections run for every write.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void FlushTls() => _ = WriteTlsAsync(_tls!);
+
+    /// <summary>
+    /// The TLS counterpart of <see cref="Flush"/>: writes what is queued to the stream until the
+    /// queue is empty, keeping the flush (so writes never overlap, as SslStream requires) across
+    /// writes that do not complete at once. A write still reads its memory after it returns
+    /// pending, so frames are coalesced into a buffer of this write's own, never the scheduler's.
+    /// </summary>
+    private async Task WriteTlsAsync(Stream tls)
+    {
+        byte[]? rented = null;
+        try
+        {
+            while (true)
+            {
+                ReadOnlyMemory<byte> chunk;
+                lock (_lock)
+                {
+                    if (_finished)
+                    {
+                        return;
+                    }
+
+                    if (_count == 0)
+                    {
+                        _flushOwned = false;
+                        if (_ring is { Length: > KeptFrames })
+                        {
+                            _ring = null;
+                            _head = 0;
+                        }
+
+                        if (!_closeRequested)
+                        {
+                            return;
+                        }
+                    }
+
+                    if (_count > 1)
+                    {
+                        rented ??= ArrayPool<byte>.Shared.Rent(SendScheduler.BufferSize);
+                    }
+
+                    chunk = _count == 0 ? ReadOnlyMemory<byte>.Empty : _count == 1 ? Pop() : Take(rented!, out _);
+                }
+
+                if (chunk.IsEmpty)
+                {
+                    // close_notify, then the TCP end of stream, as for plain TCP.
+                    await (tls is SslStream ssl ? ssl.ShutdownAsync() : Task.CompletedTask).ConfigureAwait(false);
+                    ShutDownSending();
+                    return;
+                }
+
+                await tls.WriteAsync(chunk, _aborted).ConfigureAwait(false);
+                Flushed(chunk.Length);
+            }
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // Aborted, or the peer is gone: the connection ends either way.
+            Finish(written: false);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>Ends writing after an unexpected fault; the connection then closes.</summary>

@@ -34,7 +34,12 @@ internal sealed class TcpConnection : IHubConnection
     private static readonly StreamPipeReaderOptions ReaderOptions =
         new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: false, useZeroByteReads: true);
 
+    // SslStream supports zero-byte reads too; it stays open when reading ends (the writer may still use it).
+    private static readonly StreamPipeReaderOptions TlsReaderOptions =
+        new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
+
     private readonly Socket _socket;
+    private readonly Stream? _tls;
     private readonly PipeReader _reader;
     private readonly BackpressureGate _gate;
     private readonly int _maxLineLength;
@@ -45,22 +50,33 @@ internal sealed class TcpConnection : IHubConnection
     private volatile bool _closing;
     private volatile bool _cutOff;
 
-    public TcpConnection(long id, Socket socket, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
+    /// <param name="id">The broker's number for the connection.</param>
+    /// <param name="socket">The accepted socket, which the connection owns.</param>
+    /// <param name="tls">With TLS, the authenticated SslStream over <paramref name="socket"/>, which the connection owns too; null for plain TCP.</param>
+    /// <param name="scheduler">The scheduler that writes this connection's frames.</param>
+    /// <param name="gate">Pauses reading while some client holds the senders back.</param>
+    /// <param name="options">The broker's limits.</param>
+    /// <param name="metrics">Where bytes in and out are counted.</param>
+    public TcpConnection(long id, Socket socket, Stream? tls, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
     {
         _metrics = metrics;
         Id = id;
         _socket = socket;
+        _tls = tls;
         _gate = gate;
         _maxLineLength = options.MaxLineLength;
         RemoteEndPoint = socket.RemoteEndPoint;
 
-        // The stream refuses a non-blocking socket, so it is made first.
-        _reader = PipeReader.Create(new NetworkStream(socket, ownsSocket: false), ReaderOptions);
+        // The stream refuses a non-blocking socket, so it is made first. A TLS stream stays open
+        // when reading ends: the writer may still be using it.
+        _reader = tls is null
+            ? PipeReader.Create(new NetworkStream(socket, ownsSocket: false), ReaderOptions)
+            : PipeReader.Create(tls, TlsReaderOptions);
 
         // Synchronous sends return at once with what the socket took (the scheduler must never
         // wait on one client); the reader's asynchronous receives are not affected.
         socket.Blocking = false;
-        _outbound = new OutboundQueue(socket, scheduler, gate, options.OutboundSoftLimitBytes, metrics, _abort.Token);
+        _outbound = new OutboundQueue(socket, tls, scheduler, gate, options.OutboundSoftLimitBytes, metrics, _abort.Token);
         _outbound.Closing += OnClosing;
     }
 
@@ -119,6 +135,11 @@ internal sealed class TcpConnection : IHubConnection
         await _abort.CancelAsync().ConfigureAwait(false);
         await reading.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _outbound.Detach();
+        if (_tls is not null)
+        {
+            await _tls.DisposeAsync().ConfigureAwait(false);
+        }
+
         _socket.Dispose();
     }
 

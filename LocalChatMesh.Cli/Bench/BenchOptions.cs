@@ -116,6 +116,15 @@ internal sealed record BenchOptions
     /// <summary>True when the clients speak protocol v2 (rooms or direct) rather than v1.</summary>
     public bool Version2 => Rooms > 1 || Direct;
 
+    /// <summary><c>--join-history N</c>: a room is filled with N chats, then every client joins it at once with <c>history: N</c>.</summary>
+    public int? JoinHistory { get; init; }
+
+    /// <summary><c>--fill-rooms R</c>: R rooms are each sent <see cref="Messages"/> chats, then the broker's memory is read.</summary>
+    public int? FillRooms { get; init; }
+
+    /// <summary>The history workload asked for, or null for the fan-out bench.</summary>
+    public HistoryWorkload? HistoryWorkload => JoinHistory is not null ? Bench.HistoryWorkload.JoinHistory : FillRooms is not null ? Bench.HistoryWorkload.FillRooms : null;
+
     public BrokerMode Mode { get; init; } = BrokerMode.ChildProcess;
 
     public IPEndPoint? Server { get; init; }
@@ -148,7 +157,7 @@ internal sealed record BenchOptions
     {
         { Clients: < 1 } => "--clients must be at least 1",
         { Senders: < 0 } => "--senders must not be negative",
-        _ when Senders > Clients && !JoinOnly => "--senders must not exceed --clients",
+        _ when Senders > Clients && !JoinOnly && HistoryWorkload is null => "--senders must not exceed --clients",
         { Messages: < 1 } => "--messages must be at least 1",
         { Size: < BenchPayload.HeaderLength } => $"--size must be at least {BenchPayload.HeaderLength} (the sender, sequence number and timestamp)",
         { Size: > 7000 } => "--size must be at most 7000 (the broker's line limit is 8 KiB)",
@@ -159,6 +168,11 @@ internal sealed record BenchOptions
         { Direct: true } when Clients % 2 != 0 => "--direct needs an even --clients (clients talk in pairs)",
         { Settle.TotalSeconds: < 0 or > 600 } => "--settle must be from 0 to 600 seconds",
         { ConnectConcurrency: < 1 } => "--connect-concurrency must be at least 1",
+        { JoinHistory: < 1 or > 100_000 } => "--join-history must be from 1 to 100000",
+        { FillRooms: < 1 or > 10_000 } => "--fill-rooms must be from 1 to 10000",
+        { JoinHistory: not null, FillRooms: not null } => "--join-history and --fill-rooms exclude each other",
+        { HistoryWorkload: not null } when Rooms > 1 || Direct || SilentClient || JoinOnly || Rate is not null =>
+            "--join-history and --fill-rooms take only --clients, --messages, --size and the broker options",
         { Mode: BrokerMode.External, Server: null } => "a server address is needed",
         _ when BrokerEnvironment.Count > 0 && Mode != BrokerMode.ChildProcess => "--broker-env applies only to a broker the bench starts as a child process",
         _ when BrokerEnvironment.Any(setting => setting.IndexOf('=', StringComparison.Ordinal) < 1) => "--broker-env takes NAME=VALUE",

@@ -12,6 +12,7 @@ namespace LocalChatMesh.Cli.Bench;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(BenchReport))]
 [JsonSerializable(typeof(SoakReport))]
+[JsonSerializable(typeof(HistoryBenchReport))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext;
 
 /// <summary>Writes a number rounded to a number of decimals.</summary>

@@ -23,6 +23,8 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         [Option(Description = "With --join-only: seconds to wait before reading the broker's idle RSS, and again before its joined RSS")] double settle = 1,
         [Option(Description = "Spread the clients over this many rooms bench-0.. (protocol v2; 1: the v1 lobby)")] int rooms = 1,
         [Option(Description = "Clients in pairs exchange direct messages (protocol v2)")] bool direct = false,
+        [Option("join-history", Description = "Fill a room with N chats, then all clients join it at once with history N; reports the broker's CPU")] int? joinHistory = null,
+        [Option("fill-rooms", Description = "Send --messages chats to each of R rooms, then report the broker's memory")] int? fillRooms = null,
         [Option("connect-concurrency", Description = "Clients connecting and handshaking at once")] int connectConcurrency = 64,
         [Option("idle-timeout", Description = "Seconds without a delivery before the rest counts as lost")] double idleTimeout = 10,
         [Option(Description = "Print one JSON line instead of text")] bool json = false)
@@ -43,6 +45,8 @@ public sealed class BenchCommand : CoconaConsoleAppBase
             JoinOnly = joinOnly,
             Rooms = rooms,
             Direct = direct,
+            JoinHistory = joinHistory,
+            FillRooms = fillRooms,
             Mode = mode,
             Server = endPoints.FirstOrDefault(),
             MoreServers = [.. endPoints.Skip(1)],
@@ -56,6 +60,11 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         if (options.Validate() is { } problem)
         {
             return Fail(problem);
+        }
+
+        if (options.HistoryWorkload is not null)
+        {
+            return await RunHistoryAsync(options, json);
         }
 
         BenchReport report;
@@ -83,6 +92,26 @@ public sealed class BenchCommand : CoconaConsoleAppBase
         // Cancelled (Ctrl+C): the partial report, then the usual exit status for an interrupt.
         Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToText());
         return Context.CancellationToken.IsCancellationRequested ? 130 : report.Clean ? 0 : 3;
+    }
+
+    private async Task<int> RunHistoryAsync(BenchOptions options, bool json)
+    {
+        HistoryBenchReport report;
+        try
+        {
+            report = await HistoryBench.RunAsync(options, Context.CancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail("cancelled", 130);
+        }
+        catch (Exception exception) when (BrokerChoice.IsRunFailure(exception))
+        {
+            return Fail(exception.Message, 1);
+        }
+
+        Console.Out.Write(json ? report.ToJson() + Environment.NewLine : report.ToText());
+        return report.Clean ? 0 : 3;
     }
 
     private static int Fail(string message, int exitCode = 2)

@@ -23,6 +23,16 @@ internal sealed record WhoCommand(string? Room) : ChatCommand;
 
 internal sealed record DirectCommand(string Nickname, string Text) : ChatCommand;
 
+/// <summary><c>/history [N]</c>: the last <see cref="Count"/> chats of the current room, marked as history.</summary>
+internal sealed record HistoryCommand(int Count) : ChatCommand
+{
+    /// <summary>What <c>/history</c> shows without a number (as many as <c>/join</c> shows).</summary>
+    public const int DefaultCount = 20;
+
+    /// <summary>The most <c>/history</c> shows: what the client keeps of each room.</summary>
+    public const int MaxCount = 1000;
+}
+
 internal sealed record HelpCommand : ChatCommand;
 
 internal sealed record QuitCommand : ChatCommand;
@@ -34,7 +44,7 @@ internal sealed record RefusedCommand(string Hint) : ChatCommand;
 internal static class CommandParser
 {
     /// <summary>The commands, as Tab completes them.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["/help", "/join", "/leave", "/msg", "/quit", "/rooms", "/switch", "/who"];
+    public static IReadOnlyList<string> Names { get; } = ["/help", "/history", "/join", "/leave", "/msg", "/quit", "/rooms", "/switch", "/who"];
 
     /// <summary>What <c>/help</c> prints, one line each.</summary>
     public static IReadOnlyList<string> Help { get; } =
@@ -45,6 +55,7 @@ internal static class CommandParser
         "*** /rooms          list the rooms",
         "*** /who [ROOM]     who is in a room",
         "*** /msg NICK TEXT  a direct message",
+        "*** /history [N]    the last N chats of the current room (20; at most 1000)",
         "*** /quit           leave the chat (also Ctrl+D, Ctrl+C)",
         "*** //text          send a line that starts with /",
         "*** /help           this list; Tab completes commands, rooms and nicknames",
@@ -91,6 +102,12 @@ internal static class CommandParser
                 _ => Usage("/who [ROOM]"),
             },
             "MSG" => Direct(rest),
+            "HISTORY" => arguments.Length switch
+            {
+                0 => new HistoryCommand(HistoryCommand.DefaultCount),
+                1 => History(arguments[0]),
+                _ => Usage(HistoryUsage),
+            },
             _ => new RefusedCommand($"unknown command /{name}: /help lists the commands, //{name} sends it as text"),
         };
     }
@@ -98,6 +115,13 @@ internal static class CommandParser
     /// <summary>Room names: 1-32 ASCII letters, digits, <c>-</c>, <c>_</c>, <c>.</c> (PROTOCOL.md).</summary>
     public static bool IsValidRoomName(string room) =>
         room.Length is >= 1 and <= 32 && room.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+
+    private const string HistoryUsage = "/history [N] (N from 1 to 1000)";
+
+    private static ChatCommand History(string count) =>
+        int.TryParse(count, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= HistoryCommand.MaxCount
+            ? new HistoryCommand(n)
+            : Usage(HistoryUsage);
 
     private static ChatCommand Direct(string rest)
     {

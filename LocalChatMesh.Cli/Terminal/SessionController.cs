@@ -35,11 +35,18 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     private string? _switchOnJoin;
     private IReadOnlyList<string> _listedRooms = [];
     private ConnectionState _state = ConnectionState.Connected;
+    private readonly Dictionary<string, int> _joinShows = new(StringComparer.OrdinalIgnoreCase);
     private bool _welcomePending;
     private bool _reconnecting;
 
-    /// <summary>How many of a room's latest chats <c>/join</c> replays (marked as history), when the broker keeps history.</summary>
+    /// <summary>How many of a room's latest chats <c>/join</c> shows (marked as history), when the broker keeps history.</summary>
     public const int JoinHistory = 20;
+
+    /// <summary>
+    /// How many chats of each room the client keeps for <c>/history</c>: a join asks the broker for
+    /// this many (<c>history</c>) and shows only the last <see cref="JoinHistory"/>; every chat since is kept too.
+    /// </summary>
+    public const int KeptHistory = HistoryCommand.MaxCount;
 
     /// <summary>The room plain lines go to.</summary>
     public string CurrentRoom
@@ -112,7 +119,9 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
 
         try
         {
-            await session.JoinAsync(SessionRenderer.Lobby, cancellationToken);
+            // The lobby's history is fetched for /history but not shown: a lobby session looks like version 1.
+            Expect(SessionRenderer.Lobby, shown: 0);
+            await session.JoinAsync(SessionRenderer.Lobby, KeptHistory, cancellationToken);
         }
         catch (ChatMeshException exception) when (exception is not ChatConnectionException)
         {
@@ -146,17 +155,124 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
     public void OnMessage(ServerMessage message)
     {
         ShowWelcome();
-        ChatLine? line;
+        var shown = new List<(ServerMessage Message, ChatLine? Line)>();
+        var notices = new List<ChatLine>();
         lock (_lock)
         {
-            // Back after a reconnect, a room joined again says so once it has resumed (OnResume).
-            var rejoined = _reconnecting && message is JoinedMessage again && Find(again.Room) is not null;
-            Track(message);
-            line = rejoined ? null : SessionRenderer.Render(message, Context());
+            Take(message, shown, notices);
         }
 
-        output.ShowMessage(message, line);
+        Show(shown, notices);
         output.StatusChanged();
+    }
+
+    // Under the lock: what one server message changes, and the lines it shows (none, its own, or
+    // the held replay of a join that it ends).
+    private void Take(ServerMessage message, List<(ServerMessage Message, ChatLine? Line)> shown, List<ChatLine> notices)
+    {
+        switch (message)
+        {
+            // Back after a reconnect, a room joined again does not print its joined (or the version 1
+            // roster) again: it says how it resumed (OnResume), and who came or went meanwhile.
+            case JoinedMessage again when Find(again.Room) is { Rejoining: true } room:
+                room.Rejoining = false;
+                RosterChanges(room, again.Room, again.Participants, notices);
+                Track(message);
+                shown.Add((message, null));
+                return;
+            case RosterMessage { Room: null } again when !session.SupportsRooms && Find(SessionRenderer.Lobby) is { Rejoining: true } lobby:
+                lobby.Rejoining = false;
+                RosterChanges(lobby, null, again.Participants, notices);
+                Track(message);
+                shown.Add((message, null));
+                return;
+            case JoinedMessage joined when Find(joined.Room) is null:
+                var show = _joinShows.Remove(joined.Room, out var count) ? count : (int?)null;
+                Track(message);
+                shown.Add((message, SessionRenderer.Render(message, Context())));
+                if (show is { } wanted && joined.LastId is > 0 and var last && Find(joined.Room) is { } entered)
+                {
+                    // The replay behind joined is held, and its last lines shown once it ends.
+                    entered.Replay = new Replay(last, wanted);
+                }
+
+                return;
+            case ChatBroadcastMessage chat when Find(chat.Room ?? SessionRenderer.Lobby) is { } room:
+                room.Keep(chat);
+                if (room.Replay is { } replay)
+                {
+                    if (chat.History == true)
+                    {
+                        replay.Held.Add(chat);
+                        if (chat.Id >= replay.Target)
+                        {
+                            EndReplay(room, shown);
+                        }
+
+                        return;
+                    }
+
+                    // A live chat: whatever replay there was is over.
+                    EndReplay(room, shown);
+                }
+
+                break;
+        }
+
+        Track(message);
+        shown.Add((message, SessionRenderer.Render(message, Context())));
+    }
+
+    // Who came or went while the connection was away, as the presence lines they would have been.
+    private void RosterChanges(RoomState room, string? name, IReadOnlyList<string> now, List<ChatLine> notices)
+    {
+        var context = Context();
+        foreach (var gone in room.Participants.Where(p => !now.Contains(p, StringComparer.OrdinalIgnoreCase)))
+        {
+            notices.Add(SessionRenderer.Render(new UserLeftMessage(gone) { Room = name }, context)!);
+        }
+
+        foreach (var came in now.Where(p => !room.Participants.Contains(p, StringComparer.OrdinalIgnoreCase)))
+        {
+            notices.Add(SessionRenderer.Render(new UserJoinedMessage(came) { Room = name }, context)!);
+        }
+    }
+
+    // Under the lock: the held replay of a join is over; its last lines are shown.
+    private void EndReplay(RoomState room, List<(ServerMessage Message, ChatLine? Line)> shown)
+    {
+        if (room.Replay is not { } replay)
+        {
+            return;
+        }
+
+        room.Replay = null;
+        var context = Context();
+        foreach (var chat in replay.Held.Skip(Math.Max(0, replay.Held.Count - replay.Shown)))
+        {
+            shown.Add((chat, SessionRenderer.Render(chat, context)));
+        }
+    }
+
+    private void Expect(string room, int shown)
+    {
+        lock (_lock)
+        {
+            _joinShows[room] = shown;
+        }
+    }
+
+    private void Show(List<(ServerMessage Message, ChatLine? Line)> shown, List<ChatLine> notices)
+    {
+        foreach (var notice in notices)
+        {
+            output.Show(notice);
+        }
+
+        foreach (var (message, line) in shown)
+        {
+            output.ShowMessage(message, line);
+        }
     }
 
     /// <summary>
@@ -172,12 +288,21 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         {
             case ChatConnectionState.Reconnecting:
                 bool first;
+                var held = new List<(ServerMessage Message, ChatLine? Line)>();
                 lock (_lock)
                 {
                     first = !_reconnecting;
                     _reconnecting = true;
+
+                    // Each room is joined again on the new connection: its joined is not news (Take).
+                    foreach (var room in _rooms)
+                    {
+                        room.Rejoining = true;
+                        EndReplay(room, held);
+                    }
                 }
 
+                Show(held, []);
                 if (first)
                 {
                     output.Show(ChatLine.Notice(TerminalRenderer.ServerClosed));
@@ -256,6 +381,9 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
             case RefusedCommand refused:
                 output.Show(ChatLine.Error(refused.Hint));
                 break;
+            case HistoryCommand history:
+                ShowHistory(history.Count);
+                break;
             case HelpCommand:
                 foreach (var help in CommandParser.Help)
                 {
@@ -287,9 +415,10 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
                     }
 
                     _switchOnJoin = join.Room;
+                    _joinShows[join.Room] = JoinHistory;
                 }
 
-                await session.JoinAsync(join.Room, JoinHistory, cancellationToken);
+                await session.JoinAsync(join.Room, KeptHistory, cancellationToken);
                 break;
             case LeaveCommand leave:
                 await session.LeaveAsync(leave.Room ?? CurrentRoom, cancellationToken);
@@ -382,6 +511,35 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
 
         output.Show(ChatLine.Error($"line not sent: it is {length} bytes as sent, and the broker accepts at most {session.MaxLineLength}"));
         return false;
+    }
+
+    // The last chats of the current room, marked as history as a join's replay is.
+    private void ShowHistory(int count)
+    {
+        var shown = new List<(ServerMessage Message, ChatLine? Line)>();
+        ChatLine? notice = null;
+        lock (_lock)
+        {
+            if (Find(_current) is not { } room)
+            {
+                notice = ChatLine.Error($"you are not in {TextSanitizer.Sanitize(_current)}: /join a room first");
+            }
+            else if (room.Recent.Count == 0)
+            {
+                notice = ChatLine.Notice($"*** no history in {TextSanitizer.Sanitize(room.Name)}");
+            }
+            else
+            {
+                var context = Context();
+                foreach (var chat in room.Recent.Skip(Math.Max(0, room.Recent.Count - count)))
+                {
+                    var replayed = chat with { History = true };
+                    shown.Add((replayed, SessionRenderer.Render(replayed, context)));
+                }
+            }
+        }
+
+        Show(shown, notice is null ? [] : [notice]);
     }
 
     private void Switch(string room)
@@ -490,5 +648,30 @@ internal sealed class SessionController(IChatSession session, ISessionOutput out
         public List<string> Participants { get; set; } = [];
 
         public int Unread { get; set; }
+
+        /// <summary>The room's latest chats (at most <see cref="KeptHistory"/>), for <c>/history</c>.</summary>
+        public Queue<ChatBroadcastMessage> Recent { get; } = new();
+
+        /// <summary>The join's replay being held, until it ends; null otherwise.</summary>
+        public Replay? Replay { get; set; }
+
+        /// <summary>True from a lost connection until the room's joined on the new one.</summary>
+        public bool Rejoining { get; set; }
+
+        public void Keep(ChatBroadcastMessage chat)
+        {
+            if (Recent.Count == KeptHistory)
+            {
+                Recent.Dequeue();
+            }
+
+            Recent.Enqueue(chat);
+        }
+    }
+
+    /// <summary>A join's replay: it ends with the chat whose id is <see cref="Target"/> (the joined's last id), or at the first live chat; its last <see cref="Shown"/> chats are shown.</summary>
+    private sealed record Replay(long Target, int Shown)
+    {
+        public List<ChatBroadcastMessage> Held { get; } = [];
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Reactive.Threading.Tasks;
 using LocalChatMesh.Protocol;
 
 namespace LocalChatMesh.Cli.Terminal;
@@ -149,6 +150,7 @@ internal sealed class V2ChatSession : IChatSession
 
     public async Task SendAsync(string? room, string text, CancellationToken cancellationToken)
     {
+        await UntilRestoredAsync(cancellationToken);
         try
         {
             if (room is null || !SupportsRooms)
@@ -229,6 +231,7 @@ internal sealed class V2ChatSession : IChatSession
     // Refusals (no such user, cannot receive direct messages) arrive on Messages as errors.
     public async Task DirectAsync(string nickname, string text, CancellationToken cancellationToken)
     {
+        await UntilRestoredAsync(cancellationToken);
         try
         {
             await _client.SendDirectAsync(nickname, text, cancellationToken);
@@ -247,6 +250,27 @@ internal sealed class V2ChatSession : IChatSession
     {
         _lossWatch?.Dispose();
         return _client.DisposeAsync();
+    }
+
+    // Back on a new connection, the library joins the rooms again before it takes lines (state
+    // Connecting); the rooms' "reconnected" lines can be shown a moment before it is done. A line typed
+    // in that moment waits for it, briefly, instead of being refused as "reconnecting".
+    private async Task UntilRestoredAsync(CancellationToken cancellationToken)
+    {
+        if (!Reconnects || _client.ConnectionState != ChatConnectionState.Connecting)
+        {
+            return;
+        }
+
+        try
+        {
+            await _client.ConnectionStates.FirstAsync(status => status.State != ChatConnectionState.Connecting)
+                .ToTask(cancellationToken).WaitAsync(DeliveryGrace, cancellationToken);
+        }
+        catch (Exception exception) when (exception is TimeoutException or InvalidOperationException)
+        {
+            // Still not back (or closed): the send says why.
+        }
     }
 
     // The library's text for a transport failure, as opposed to the broker closing (PROTOCOL.md: that exits 1).
@@ -277,6 +301,7 @@ internal sealed class V2ChatSession : IChatSession
     /// </summary>
     private async Task RequestAsync(Func<Task<Answer>> request, CancellationToken cancellationToken)
     {
+        await UntilRestoredAsync(cancellationToken);
         var watch = new Watch();
         lock (_lock)
         {

@@ -311,6 +311,84 @@ public class ClientVersion2Tests
     }
 
     [Test]
+    public async Task Back_after_a_broker_restart_the_rooms_are_not_announced_as_joined_again()
+    {
+        var broker = await TestBroker.StartAsync();
+        var endPoint = broker.LocalEndPoint;
+        await using var alice = await StartAsync(broker, "alice");
+        await using var bob = await StartAsync(broker, "bob");
+        await alice.WriteLineAsync("/join dev");
+        await alice.WaitForOutputLineAsync("*** joined dev (nobody else here)");
+        await bob.WriteLineAsync("/join dev");
+        await bob.WaitForOutputLineAsync("*** joined dev (online: alice)");
+        await alice.WaitForOutputLineAsync("*** bob joined the chat");
+
+        await broker.StopAsync();
+        await broker.DisposeAsync();
+        await alice.WaitForOutputLineAsync(line => line.StartsWith("*** reconnecting in ", StringComparison.Ordinal), "a reconnect attempt");
+        await bob.WaitForOutputLineAsync(line => line.StartsWith("*** reconnecting in ", StringComparison.Ordinal), "a reconnect attempt");
+        await using var again = await TestBroker.StartAsync(options => options with { EndPoint = endPoint });
+        await alice.WaitForOutputLineAsync("*** reconnected; messages may be missing");
+        await bob.WaitForOutputLineAsync("*** reconnected; messages may be missing");
+        await bob.WriteLineAsync("/who");
+        await bob.WaitForOutputLineAsync(line => line.StartsWith("*** in dev: ", StringComparison.Ordinal) && line.Contains("alice", StringComparison.Ordinal), "both back in dev");
+        await bob.WriteLineAsync("after the restart");
+        await alice.WaitForOutputLineAsync("<bob> after the restart");
+        await alice.WriteLineAsync("/quit");
+        await bob.WriteLineAsync("/quit");
+
+        Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());
+        Assert.That(await bob.WaitForExitAsync(), Is.EqualTo(0), bob.Transcript());
+        foreach (var client in new[] { alice, bob })
+        {
+            Assert.That(client.OutputLines.Count(line => line.StartsWith("*** joined dev", StringComparison.Ordinal)), Is.EqualTo(1), "no second joined line:\n" + client.Transcript());
+            Assert.That(client.OutputLines.Count(line => line.StartsWith("*** currently online", StringComparison.Ordinal)), Is.LessThanOrEqualTo(1), "no second lobby roster:\n" + client.Transcript());
+        }
+    }
+
+    [Test]
+    public async Task History_shows_the_last_chats_of_the_current_room_marked_as_history()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        await using var bob = await ChatClient.ConnectAsync(broker.LocalEndPoint, "bob", ChatClientOptions.Default with { Capabilities = ChatCapabilities.All });
+        await using var dev = await bob.JoinAsync("dev");
+        for (var i = 1; i <= 25; i++)
+        {
+            await dev.SendAsync($"line {i}");
+        }
+
+        // Sent lines are in the room's history once bob has seen his own last one.
+        using (var seen = new CancellationTokenSource(CliProcess.Deadline))
+        {
+            await foreach (var chat in dev.ReadMessagesAsync(seen.Token))
+            {
+                if (chat.Text == "line 25")
+                {
+                    break;
+                }
+            }
+        }
+
+        await using var alice = await StartAsync(broker, "alice");
+        await alice.WriteLineAsync("/join dev");
+        await alice.WaitForOutputLineAsync("(history) <bob> line 25");
+        await dev.SendAsync("live");
+        await alice.WaitForOutputLineAsync("<bob> live");
+        await alice.WriteLineAsync("/history 22");
+        await alice.WriteLineAsync("/history 1001");
+        await alice.WaitForErrorLineAsync(line => line == "!!! usage: /history [N] (N from 1 to 1000)", "the refusal");
+        await alice.WriteLineAsync("/switch lobby");
+        await alice.WriteLineAsync("/history");
+        await alice.WaitForOutputLineAsync("*** no history in lobby");
+        await alice.WriteLineAsync("/quit");
+
+        Assert.That(await alice.WaitForExitAsync(), Is.EqualTo(0), alice.Transcript());
+        var joined = alice.OutputLines.ToList().IndexOf("*** joined dev (online: bob)");
+        Assert.That(alice.OutputLines.Skip(joined + 1).Take(20), Is.EqualTo(Enumerable.Range(6, 20).Select(i => $"(history) <bob> line {i}")), "the join shows the last 20:\n" + alice.Transcript());
+        Assert.That(alice.OutputLines.Skip(joined + 22).Take(22), Is.EqualTo(Enumerable.Range(5, 21).Select(i => $"(history) <bob> line {i}").Append("(history) <bob> live")), "/history 22: the 21 kept from the join and the live one:\n" + alice.Transcript());
+    }
+
+    [Test]
     public async Task With_no_reconnect_a_lost_connection_exits_0_as_version_1_does()
     {
         await using var broker = await TestBroker.StartAsync();

@@ -37,6 +37,15 @@ public class CommandParserTests
         new object[] { "/quit now", new RefusedCommand("usage: /quit") },
         new object[] { "/rooms all", new RefusedCommand("usage: /rooms") },
         new object[] { "/who a b", new RefusedCommand("usage: /who [ROOM]") },
+        new object[] { "/history", new HistoryCommand(20) },
+        new object[] { "/HISTORY 5", new HistoryCommand(5) },
+        new object[] { "/history 1000", new HistoryCommand(1000) },
+        new object[] { "/history 0", new RefusedCommand("usage: /history [N] (N from 1 to 1000)") },
+        new object[] { "/history 1001", new RefusedCommand("usage: /history [N] (N from 1 to 1000)") },
+        new object[] { "/history -3", new RefusedCommand("usage: /history [N] (N from 1 to 1000)") },
+        new object[] { "/history ten", new RefusedCommand("usage: /history [N] (N from 1 to 1000)") },
+        new object[] { "/history 99999999999", new RefusedCommand("usage: /history [N] (N from 1 to 1000)") },
+        new object[] { "/history 5 6", new RefusedCommand("usage: /history [N] (N from 1 to 1000)") },
     ];
 
     [TestCaseSource(nameof(Commands))]

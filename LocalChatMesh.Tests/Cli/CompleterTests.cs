@@ -9,6 +9,7 @@ public class CompleterTests
     [TestCase("ca", 2, "carol: ", 7)]
     [TestCase("hi ca", 5, "hi carol ", 9)]
     [TestCase("/jo", 3, "/join ", 6)]
+    [TestCase("/hi", 3, "/history ", 9)]
     [TestCase("/join de", 8, "/join design ", 13)]
     [TestCase("/switch lo", 10, "/switch lobby ", 14)]
     [TestCase("/msg ca", 7, "/msg carol ", 11)]

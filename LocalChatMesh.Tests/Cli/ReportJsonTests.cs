@@ -196,6 +196,50 @@ public class ReportJsonTests
             {"broker":"in-process (its CPU is counted in the bench\u0027s)","inProcess":true,"clients":50,"senders":5,"rate":50.5,"churn":20,"durationSeconds":300,"sampleIntervalSeconds":10,"joinSeconds":0.1235,"joinedRssBytes":57000000,"joinedGcHeapBytes":11000000,"timeline":[{"elapsedSeconds":10,"final":false,"rssBytes":77000000,"gcHeapBytes":12000000,"brokerCpuSeconds":1.2346,"churned":400,"churnFailures":0,"deliveries":125000,"lost":0,"duplicated":0,"outOfOrder":0},{"elapsedSeconds":300.679,"final":true,"rssBytes":78000000,"gcHeapBytes":12500000,"brokerCpuSeconds":26.4,"churned":11981,"churnFailures":1,"deliveries":3750000,"lost":2,"duplicated":3,"outOfOrder":4}],"trafficSeconds":300.679,"churnConnections":11981,"churnGraceful":2995,"churnReset":2996,"churnHalfLine":2995,"churnNoHello":2994,"churnFailures":1,"firstChurnFailure":"c7 (Reset): refused","churnChatsSent":13464,"churnChatsSeen":673200,"expected":3750000,"received":3749999,"lost":2,"duplicated":3,"outOfOrder":4,"unexpected":5,"errorsReceived":6,"firstError":"{\u0022type\u0022:\u0022error\u0022,\u0022message\u0022:\u0022y\u0022}","stableDisconnected":7,"senderFailure":"broken pipe","latencyP50Ms":0.76,"latencyP99Ms":1.8,"latencyMaxMs":13.1,"brokerCpuSeconds":26.4123,"soakCpuSeconds":30.9877,"firstRssBytes":77000000,"lastRssBytes":78000000,"peakRssBytes":78500000,"settleSeconds":5,"settledRssBytes":78400000,"settledGcHeapBytes":12400000,"partial":true,"stopReason":"stalled: x","clean":false}
             """));
 
+    [Test]
+    public void A_history_bench_report_keeps_its_names_order_and_leaves_out_the_other_workloads_fields()
+    {
+        var join = new HistoryBenchReport
+        {
+            Broker = "child process, pid 42",
+            Workload = "join-history",
+            Size = 100,
+            Rooms = 1,
+            ChatsPerRoom = 1000,
+            FillSeconds = 0.123456,
+            BrokerFillCpuSeconds = 0.2,
+            Clients = 100,
+            History = 1000,
+            Expected = 100000,
+            Replayed = 100000,
+            ReplayedMin = 1000,
+            JoinSeconds = 0.0384123,
+            BrokerJoinCpuSeconds = 0.02,
+            BrokerRssBeforeBytes = 57376768,
+            BrokerRssAfterBytes = 71970816,
+            BrokerPeakRssBytes = 71970816,
+            Clean = true,
+        };
+        Assert.That(join.ToJson(), Is.EqualTo("""
+            {"broker":"child process, pid 42","workload":"join-history","size":100,"rooms":1,"chatsPerRoom":1000,"fillSeconds":0.1235,"brokerFillCpuSeconds":0.2,"clients":100,"history":1000,"expected":100000,"replayed":100000,"replayedMin":1000,"joinSeconds":0.0384,"brokerJoinCpuSeconds":0.02,"brokerRssBeforeBytes":57376768,"brokerRssAfterBytes":71970816,"brokerPeakRssBytes":71970816,"clean":true}
+            """));
+        var fill = new HistoryBenchReport
+        {
+            Broker = "external at 127.0.0.1:5000, pid unknown",
+            Workload = "fill-rooms",
+            Size = 100,
+            Rooms = 1000,
+            ChatsPerRoom = 1000,
+            FillSeconds = 5,
+            KeptInFirstRoom = 0,
+            KeptInLastRoom = 1000,
+            Clean = true,
+        };
+        Assert.That(fill.ToJson(), Is.EqualTo("""
+            {"broker":"external at 127.0.0.1:5000, pid unknown","workload":"fill-rooms","size":100,"rooms":1000,"chatsPerRoom":1000,"fillSeconds":5,"brokerFillCpuSeconds":null,"brokerRssBeforeBytes":null,"brokerRssAfterBytes":null,"brokerPeakRssBytes":null,"keptInFirstRoom":0,"keptInLastRoom":1000,"clean":true}
+            """));
+    }
+
     /// <summary>Every property of a report and of its timeline samples, with the JSON kinds it may take.</summary>
     [TestCase("bench")]
     [TestCase("partial rooms bench")]

@@ -158,6 +158,94 @@ public class SessionControllerTests
         Assert.ThrowsAsync<ChatConnectionException>(() => controller.SubmitAsync("/rooms", default), "a lost connection is the caller's to handle");
     }
 
+    [Test]
+    public async Task A_join_fetches_the_kept_history_shows_its_last_20_and_history_shows_more()
+    {
+        var (session, output, controller) = Start(rooms: true);
+        await controller.JoinLobbyAsync(default);
+        session.Receive(new JoinedMessage("lobby", []) { Epoch = "e", LastId = 2 }, Chat("lobby", 1, "old lobby", history: true), Chat("lobby", 2, "newest lobby", history: true));
+        await Submit(controller, "/join dev");
+        session.Receive(new JoinedMessage("dev", ["bob"]) { Epoch = "e", LastId = 130 });
+        for (var id = 101; id <= 130; id++)
+        {
+            session.Receive(Chat("dev", id, $"line {id}", history: true));
+        }
+
+        Assert.That(session.HistoryAsked, Is.EqualTo(new[] { ("lobby", 1000), ("dev", 1000) }), "each join asks for what /history can show");
+        Assert.That(output.Lines, Is.EqualTo(new[] { "*** connected as alice", "*** joined dev (online: bob)" }
+            .Concat(Enumerable.Range(111, 20).Select(id => $"(history) <bob> line {id}"))), "the lobby's history is kept, not shown; dev shows its last 20");
+
+        session.Receive(Chat("dev", 131, "live"), Chat("lobby", 132, "live lobby"));
+        output.Lines.Clear();
+        await Submit(controller, "/history 3", "/history");
+        Assert.That(output.Lines, Is.EqualTo(new[] { "(history) <bob> line 129", "(history) <bob> line 130", "(history) <bob> live" }
+            .Concat(Enumerable.Range(112, 19).Select(id => $"(history) <bob> line {id}")).Append("(history) <bob> live")));
+
+        output.Lines.Clear();
+        await Submit(controller, "/switch lobby", "/history 1000", "/join empty");
+        session.Receive(new JoinedMessage("empty", []) { Epoch = "e", LastId = 0 });
+        await Submit(controller, "/history");
+        Assert.That(output.Lines, Is.EqualTo(new[]
+        {
+            "(history) <bob> old lobby", "(history) <bob> newest lobby", "(history) <bob> live lobby",
+            "*** joined empty (nobody else here)", "*** no history in empty",
+        }));
+        Assert.That(session.Calls, Has.None.StartsWith("send"), "/history asks the broker nothing");
+    }
+
+    [Test]
+    public void A_live_chat_ends_a_replay_that_did_not_reach_its_last_id()
+    {
+        var (session, output, controller) = Start(rooms: true);
+        _ = controller.SubmitAsync("/join dev", default);
+        session.Receive(new JoinedMessage("dev", []) { Epoch = "e", LastId = 50 }, Chat("dev", 48, "replayed", history: true), Chat("dev", 51, "live"));
+
+        Assert.That(output.Lines[^2..], Is.EqualTo(new[] { "(history) <bob> replayed", "<bob> live" }));
+    }
+
+    [Test]
+    public async Task Version_1_history_shows_what_the_lobby_said_since_the_start()
+    {
+        var (session, output, controller) = Start(rooms: false);
+        session.Receive(new ChatBroadcastMessage("bob", "one"), new ChatBroadcastMessage("carol", "two"));
+        output.Lines.Clear();
+
+        await Submit(controller, "/history 1", "/history");
+
+        Assert.That(output.Lines, Is.EqualTo(new[] { "(history) <carol> two", "(history) <bob> one", "(history) <carol> two" }));
+    }
+
+    [Test]
+    public async Task After_a_reconnect_rooms_joined_again_print_who_came_and_went_not_joined()
+    {
+        var (session, output, controller) = Start(rooms: true);
+        await controller.JoinLobbyAsync(default);
+        session.Receive(new JoinedMessage("lobby", ["bob", "carol"]));
+        await Submit(controller, "/join dev");
+        session.Receive(new JoinedMessage("dev", ["dave"]));
+        output.Lines.Clear();
+
+        controller.OnConnectionStatus(new ChatConnectionStatus(ChatConnectionState.Reconnecting, 1, TimeSpan.FromSeconds(1), "server closed the connection"));
+        controller.OnConnectionStatus(new ChatConnectionStatus(ChatConnectionState.Connected, 1, null, null));
+        session.Receive(new JoinedMessage("lobby", ["carol", "erin"]), new JoinedMessage("dev", ["dave"]));
+        controller.OnResume("dev", new ChatRoomResume(Recovered: true, Replayed: 0));
+        session.Receive(new UserJoinedMessage("bob") { Room = "lobby" });
+
+        Assert.That(output.Lines, Is.EqualTo(new[]
+        {
+            "*** server closed the connection",
+            "*** reconnecting in 1 s (attempt 1)",
+            "[lobby] *** bob left the chat",
+            "[lobby] *** erin joined the chat",
+            "*** reconnected; 0 missed messages recovered",
+            "[lobby] *** bob joined the chat",
+        }), "the rejoins print no joined line, even when Connected came first");
+        Assert.That(controller.Completions().Nicknames, Is.EqualTo(new[] { "dave" }));
+    }
+
+    private static ChatBroadcastMessage Chat(string room, long id, string text, bool history = false) =>
+        new("bob", text) { Room = room, Id = id, Time = DateTimeOffset.UnixEpoch, History = history ? true : null };
+
     private static (FakeSession Session, RecordingOutput Output, SessionController Controller) Start(bool rooms, int maxLineLength = 8192)
     {
         var session = new FakeSession(rooms, maxLineLength);
@@ -227,7 +315,15 @@ public class SessionControllerTests
 
         public Task SendAsync(string? room, string text, CancellationToken cancellationToken) => Record($"send {room ?? "-"} {text}");
 
+        public List<(string Room, int History)> HistoryAsked { get; } = [];
+
         public Task JoinAsync(string room, CancellationToken cancellationToken) => Record($"join {room}");
+
+        public Task JoinAsync(string room, int history, CancellationToken cancellationToken)
+        {
+            HistoryAsked.Add((room, history));
+            return JoinAsync(room, cancellationToken);
+        }
 
         public Task LeaveAsync(string room, CancellationToken cancellationToken) => Record($"leave {room}");
 

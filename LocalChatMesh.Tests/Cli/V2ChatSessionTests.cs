@@ -28,7 +28,7 @@ public class V2ChatSessionTests
         await joining.WaitAsync(FakeBroker.Deadline);
 
         Assert.That(connection.Hello!.Capabilities, Is.EqualTo(ChatCapabilities.All));
-        Assert.That(join, Is.EqualTo(new JoinMessage("lobby")), "no history for the lobby: the session looks like version 1");
+        Assert.That(join, Is.EqualTo(new JoinMessage("lobby") { History = SessionController.KeptHistory }), "the lobby's history is fetched for /history, and not shown: the session looks like version 1");
         Assert.That(output.Lines, Is.EqualTo(new[] { "*** connected as alice", "*** currently online: bob" }));
         Assert.That(session.MaxLineLength, Is.EqualTo(8 * 1024));
     }
@@ -101,7 +101,7 @@ public class V2ChatSessionTests
             new ChatBroadcastMessage("bob", "newest") { Room = "dev", Id = 7, History = true });
         await submitting.WaitAsync(FakeBroker.Deadline);
 
-        Assert.That(join.History, Is.EqualTo(SessionController.JoinHistory));
+        Assert.That(join.History, Is.EqualTo(SessionController.KeptHistory), "what /history can show is fetched; the last 20 are shown");
         Assert.That(output.Lines.Skip(2), Is.EqualTo(new[] { "*** joined dev (online: bob)", "(history) <bob> older", "(history) <bob> newest" }));
         Assert.That(controller.CurrentRoom, Is.EqualTo("dev"));
     }

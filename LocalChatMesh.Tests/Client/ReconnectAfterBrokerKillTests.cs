@@ -34,12 +34,12 @@ public class ReconnectAfterBrokerKillTests
                 Reconnect = new ChatReconnectPolicy { InitialDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromMilliseconds(400) },
             };
             var clients = new List<ChatClient>();
-            var seen = new List<Seen>();
+            var seen = new List<RoomRecorder>();
             foreach (var nickname in Nicknames)
             {
                 var client = await ChatClient.ConnectAsync(server, nickname, options).WaitAsync(Deadline);
                 clients.Add(client);
-                seen.Add(new Seen(await client.JoinAsync("dev").WaitAsync(Deadline)));
+                seen.Add(new RoomRecorder(await client.JoinAsync("dev").WaitAsync(Deadline)));
             }
 
             try
@@ -135,88 +135,6 @@ public class ReconnectAfterBrokerKillTests
             }
 
             await Task.Delay(10);
-        }
-    }
-
-    private sealed class Seen
-    {
-        private readonly List<ChatBroadcastMessage> _items = [];
-        private readonly List<ChatRoomResume> _resumes = [];
-        private readonly Lock _lock = new();
-        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Seen(ChatRoom room)
-        {
-            Room = room;
-            room.Messages.Subscribe(Add);
-            room.Resumes.Subscribe(resume =>
-            {
-                lock (_lock)
-                {
-                    _resumes.Add(resume);
-                }
-            });
-        }
-
-        public ChatRoom Room { get; }
-
-        public IReadOnlyList<ChatBroadcastMessage> Items
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return [.. _items];
-                }
-            }
-        }
-
-        public IReadOnlyList<ChatRoomResume> Resumes
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return [.. _resumes];
-                }
-            }
-        }
-
-        public async Task WaitForAsync(Func<IReadOnlyList<ChatBroadcastMessage>, bool> done, string description)
-        {
-            using var timeout = new CancellationTokenSource(Deadline);
-            while (true)
-            {
-                Task changed;
-                lock (_lock)
-                {
-                    if (done(_items))
-                    {
-                        return;
-                    }
-
-                    changed = _changed.Task;
-                }
-
-                try
-                {
-                    await changed.WaitAsync(timeout.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    throw new AssertionException($"{Room.Name}: no {description} within {Deadline.TotalSeconds} s; saw {Items.Count}: {string.Join(" | ", Items.Select(m => m.Text))}");
-                }
-            }
-        }
-
-        private void Add(ChatBroadcastMessage message)
-        {
-            lock (_lock)
-            {
-                _items.Add(message);
-                _changed.TrySetResult();
-                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
         }
     }
 }

@@ -4,22 +4,14 @@ using LocalChatMesh.Cli.Bench;
 namespace LocalChatMesh.Tests.Cluster;
 
 /// <summary><c>bench --server a,b</c>: the clients spread over the brokers of one cluster (a real nats-server).</summary>
-public sealed class ClusterBenchTests
+public sealed class ClusterBenchTests : NatsServerTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
-    private NatsServerFixture _server = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer() => _server = await NatsServerFixture.StartNewAsync();
-
-    [OneTimeTearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
-
     [TestCase(1)]
     [TestCase(3)]
     public async Task Clients_spread_over_two_brokers_get_every_message_in_order(int rooms)
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         var welcomed = new int[2];
         using var first = cluster[0].Events.OfType<ClientJoinedEvent>().Subscribe(_ => Interlocked.Increment(ref welcomed[0]));
         using var second = cluster[1].Events.OfType<ClientJoinedEvent>().Subscribe(_ => Interlocked.Increment(ref welcomed[1]));

@@ -13,21 +13,13 @@ namespace LocalChatMesh.Tests.Cluster;
 /// Brokers wired to one cluster through a real nats-server: a client cannot tell which broker it is on
 /// (PROTOCOL.md, "Several brokers, one chat"). Each test uses a cluster of its own on one server.
 /// </summary>
-public sealed class ClusterBrokerTests
+public sealed class ClusterBrokerTests : NatsServerTests
 {
     private static readonly ChatClientOptions V2 = new() { Capabilities = ChatCapabilities.All };
-    private NatsServerFixture _server = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer() => _server = await NatsServerFixture.StartNewAsync();
-
-    [OneTimeTearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
-
     [Test]
     public async Task Three_brokers_give_every_client_the_same_order_in_every_room()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 3);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 3);
         string[] rooms = ["lobby", "dev", "ops"];
         const int PerClient = 20;
 
@@ -94,7 +86,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task Rooms_who_and_presence_are_the_clusters()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         await using var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
 
@@ -117,7 +109,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task A_version_1_client_on_one_broker_chats_with_one_on_another_in_the_lobby()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob").WaitAsync(Deadline);
         var bobSees = bob.Messages.Take(2).ToList().ToTask();
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice").WaitAsync(Deadline);
@@ -132,7 +124,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task Two_hellos_with_one_nickname_at_once_on_two_brokers_one_wins()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         for (var round = 0; round < 5; round++)
         {
             var nickname = $"racer{round}";
@@ -167,7 +159,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task Direct_messages_reach_anyone_on_any_broker()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         await using var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
         await using var carol = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "carol").WaitAsync(Deadline);
@@ -195,7 +187,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task History_and_resume_work_on_another_broker()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
         var echoes = dev.ReadMessagesAsync().Take(5).ToListAsync().AsTask();
@@ -228,7 +220,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task A_broker_started_later_knows_the_rooms_rosters_and_history()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 1);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 1);
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
         var echo = dev.Messages.FirstAsync().ToTask();
@@ -247,7 +239,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task A_stopped_broker_frees_its_clients_nicknames_and_the_others_see_them_leave()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
         var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
@@ -266,7 +258,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task A_dead_brokers_members_leave_within_the_heartbeat_timeout()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
         var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
@@ -287,7 +279,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task A_session_takes_its_nickname_over_from_another_broker_at_once()
     {
-        await using var cluster = await ClusterOfBrokers.StartAsync(_server, 2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
         await using var first = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
         var replaced = first.Messages.OfType<ErrorMessage>().FirstAsync().ToTask();
 
@@ -331,7 +323,7 @@ public sealed class ClusterBrokerTests
     [Test]
     public async Task A_broker_cannot_start_without_its_cluster_and_not_with_a_store_too()
     {
-        var options = Options(_server);
+        var options = Options(Server);
         await using var engine = await NatsClusterEngine.ConnectAsync(options);
         var store = new LocalChatMesh.Storage.InMemoryChatStore();
         var both = Assert.ThrowsAsync<ArgumentException>(() => ChatBroker.StartAsync(TestBroker.Options with { Cluster = engine, Store = store }));
@@ -361,11 +353,11 @@ public sealed class ClusterBrokerTests
 /// <summary>Brokers of one cluster in this process, each with its own engine; disposed in reverse.</summary>
 internal sealed class ClusterOfBrokers : IAsyncDisposable
 {
-    private readonly NatsServerFixture _server;
+    private readonly NatsServerFixture Server;
     private readonly string _name = NewClusterName();
     private readonly ConcurrentStack<IAsyncDisposable> _owned = new();
 
-    private ClusterOfBrokers(NatsServerFixture server) => _server = server;
+    private ClusterOfBrokers(NatsServerFixture server) => Server = server;
 
     public List<ChatBroker> Brokers { get; } = [];
 
@@ -386,7 +378,7 @@ internal sealed class ClusterOfBrokers : IAsyncDisposable
 
     public async Task<ChatBroker> AddBrokerAsync()
     {
-        var engine = await NatsClusterEngine.ConnectAsync(Options(_server, _name) with { BrokerName = $"b{Brokers.Count}" });
+        var engine = await NatsClusterEngine.ConnectAsync(Options(Server, _name) with { BrokerName = $"b{Brokers.Count}" });
         _owned.Push(engine);
         var broker = await ChatBroker.StartAsync(TestBroker.Options with { Cluster = engine });
         _owned.Push(broker);

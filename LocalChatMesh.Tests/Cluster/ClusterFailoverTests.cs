@@ -12,17 +12,9 @@ namespace LocalChatMesh.Tests.Cluster;
 /// mid-chat. Its clients that come back fail over to another broker and recover everything; the others
 /// see the ones that do not come back leave within 10 s (the default heartbeats).
 /// </summary>
-public sealed class ClusterFailoverTests
+public sealed class ClusterFailoverTests : NatsServerTests
 {
     private static readonly TimeSpan LongDeadline = TimeSpan.FromSeconds(60);
-    private NatsServerFixture _server = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer() => _server = await NatsServerFixture.StartNewAsync();
-
-    [OneTimeTearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
-
     [Test]
     public async Task A_killed_brokers_clients_fail_over_and_recover_and_the_others_see_the_rest_leave_within_10_s()
     {
@@ -33,7 +25,7 @@ public sealed class ClusterFailoverTests
         {
             for (var i = 0; i < 3; i++)
             {
-                var broker = CliProcess.Start("broker", "--listen", "127.0.0.1:0", "--cluster", _server.Url, "--cluster-name", name, "--broker-name", $"b{i}");
+                var broker = CliProcess.Start("broker", "--listen", "127.0.0.1:0", "--cluster", Server.Url, "--cluster-name", name, "--broker-name", $"b{i}");
                 processes.Add(broker);
             }
 
@@ -55,11 +47,11 @@ public sealed class ClusterFailoverTests
             await using var carol = await ChatClient.ConnectAsync(servers[0], "carol", stays).WaitAsync(LongDeadline);
             await using var bob = await ChatClient.ConnectAsync(servers[1], "bob", stays).WaitAsync(LongDeadline);
             await using var dave = await ChatClient.ConnectAsync(servers[2], "dave", stays).WaitAsync(LongDeadline);
-            var aliceDev = new Seen(await alice.JoinAsync("dev").WaitAsync(LongDeadline));
+            var aliceDev = new RoomRecorder(await alice.JoinAsync("dev").WaitAsync(LongDeadline));
             await carol.JoinAsync("dev").WaitAsync(LongDeadline);
-            var bobDev = new Seen(await bob.JoinAsync("dev").WaitAsync(LongDeadline));
+            var bobDev = new RoomRecorder(await bob.JoinAsync("dev").WaitAsync(LongDeadline));
             var daveRoom = await dave.JoinAsync("dev").WaitAsync(LongDeadline);
-            var daveDev = new Seen(daveRoom);
+            var daveDev = new RoomRecorder(daveRoom);
             await daveRoom.ParticipantsChanged.StartWith(daveRoom.Participants).FirstAsync(list => list.Count == 3).ToTask().WaitAsync(LongDeadline);
 
             // bob talks throughout; alice is on the broker that dies.
@@ -129,65 +121,6 @@ public sealed class ClusterFailoverTests
             }
 
             await Task.Delay(20);
-        }
-    }
-
-    private sealed class Seen
-    {
-        private readonly List<ChatBroadcastMessage> _items = [];
-        private readonly List<ChatRoomResume> _resumes = [];
-        private readonly Lock _lock = new();
-
-        public Seen(ChatRoom room)
-        {
-            Room = room;
-            room.Messages.Subscribe(message =>
-            {
-                lock (_lock)
-                {
-                    _items.Add(message);
-                }
-            });
-            room.Resumes.Subscribe(resume =>
-            {
-                lock (_lock)
-                {
-                    _resumes.Add(resume);
-                }
-            });
-        }
-
-        public ChatRoom Room { get; }
-
-        public IReadOnlyList<ChatBroadcastMessage> Items
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return [.. _items];
-                }
-            }
-        }
-
-        public IReadOnlyList<ChatRoomResume> Resumes
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return [.. _resumes];
-                }
-            }
-        }
-
-        public async Task WaitForAsync(Func<IReadOnlyList<ChatBroadcastMessage>, bool> done, string description)
-        {
-            var ok = await EventuallyAsync(() => Task.FromResult(done(Items)), LongDeadline);
-            if (!ok)
-            {
-                throw new AssertionException($"{Room.Name}: no {description}; saw {Items.Count}: {string.Join(" | ", Items.Select(m => m.Text))}");
-            }
         }
     }
 }

@@ -6,20 +6,12 @@ using static LocalChatMesh.Tests.Cluster.ClusterTesting;
 namespace LocalChatMesh.Tests.Cluster;
 
 /// <summary>Direct messages from one broker to a client of another: request and answer over core NATS.</summary>
-public sealed class DirectMessageTests
+public sealed class DirectMessageTests : NatsServerTests
 {
-    private NatsServerFixture _server = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer() => _server = await NatsServerFixture.StartNewAsync();
-
-    [OneTimeTearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
-
     [Test]
     public async Task A_direct_message_reaches_the_recipients_broker_which_answers_what_became_of_it()
     {
-        await using var sender = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var sender = await NatsClusterEngine.ConnectAsync(Options(Server));
         await using var recipient = await NatsClusterEngine.ConnectAsync(sender.Options);
         var received = new ConcurrentQueue<(string To, string Text)>();
         recipient.ServeDirectMessages(direct =>
@@ -45,7 +37,7 @@ public sealed class DirectMessageTests
     [Test]
     public async Task A_direct_message_to_a_broker_that_is_gone_is_unreachable_not_an_exception()
     {
-        await using var sender = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var sender = await NatsClusterEngine.ConnectAsync(Options(Server));
 
         Assert.That(await sender.SendDirectAsync("nobody-000000", "BOB", Bytes("hi")), Is.EqualTo(DirectDelivery.Unreachable));
     }

@@ -6,20 +6,12 @@ using static LocalChatMesh.Tests.Cluster.ClusterTesting;
 namespace LocalChatMesh.Tests.Cluster;
 
 /// <summary>Nickname reservations across brokers: the race, release, takeover by session, and a dead broker reaped.</summary>
-public sealed class NicknameReservationTests
+public sealed class NicknameReservationTests : NatsServerTests
 {
-    private NatsServerFixture _server = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer() => _server = await NatsServerFixture.StartNewAsync();
-
-    [OneTimeTearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
-
     [Test]
     public async Task Two_brokers_reserving_one_nickname_at_the_same_moment_exactly_one_wins_50_rounds()
     {
-        await using var first = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var first = await NatsClusterEngine.ConnectAsync(Options(Server));
         await using var second = await NatsClusterEngine.ConnectAsync(first.Options);
         var winners = new List<string>();
         for (var round = 0; round < 50; round++)
@@ -49,7 +41,7 @@ public sealed class NicknameReservationTests
     [Test]
     public async Task A_released_nickname_is_free_and_a_stale_release_changes_nothing()
     {
-        await using var engine = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var engine = await NatsClusterEngine.ConnectAsync(Options(Server));
         var held = await engine.TryReserveNicknameAsync("CAROL", "Carol", "s1");
         Assert.That(held, Is.Not.Null);
         Assert.That(await engine.TryReserveNicknameAsync("CAROL", "carol", "s2"), Is.Null);
@@ -65,7 +57,7 @@ public sealed class NicknameReservationTests
     [Test]
     public async Task A_session_takes_its_nickname_over_from_another_broker_which_is_told()
     {
-        await using var old = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var old = await NatsClusterEngine.ConnectAsync(Options(Server));
         await using var next = await NatsClusterEngine.ConnectAsync(old.Options);
         var lost = new ConcurrentQueue<NicknameReservation>();
         using var subscription = old.ReservationsLost.Subscribe(lost.Enqueue);
@@ -88,7 +80,7 @@ public sealed class NicknameReservationTests
     [Test]
     public async Task A_dead_brokers_nicknames_are_freed_well_within_10_seconds_and_each_left_is_announced_once()
     {
-        var options = Options(_server);
+        var options = Options(Server);
         await using var survivorA = await NatsClusterEngine.ConnectAsync(options);
         await using var survivorB = await NatsClusterEngine.ConnectAsync(options);
         var dead = await NatsClusterEngine.ConnectAsync(options);
@@ -132,7 +124,7 @@ public sealed class NicknameReservationTests
     [Test]
     public async Task A_broker_whose_heartbeat_lapsed_learns_that_its_nicknames_were_reaped()
     {
-        var options = Options(_server);
+        var options = Options(Server);
         await using var cutOff = await NatsClusterEngine.ConnectAsync(options);
         await using var reaper = await NatsClusterEngine.ConnectAsync(options);
         var lost = new ConcurrentQueue<NicknameReservation>();
@@ -150,7 +142,7 @@ public sealed class NicknameReservationTests
     [Test]
     public async Task Reaping_starts_once()
     {
-        await using var engine = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var engine = await NatsClusterEngine.ConnectAsync(Options(Server));
         engine.StartReaping((_, _) => Task.CompletedTask);
 
         Assert.That(() => engine.StartReaping((_, _) => Task.CompletedTask), Throws.InvalidOperationException);

@@ -6,20 +6,12 @@ using static LocalChatMesh.Tests.Cluster.ClusterTesting;
 namespace LocalChatMesh.Tests.Cluster;
 
 /// <summary>The room stream against a real nats-server: one order per room for every broker, ids, history reads.</summary>
-public sealed class RoomStreamTests
+public sealed class RoomStreamTests : NatsServerTests
 {
-    private NatsServerFixture _server = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer() => _server = await NatsServerFixture.StartNewAsync();
-
-    [OneTimeTearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
-
     [Test]
     public async Task Two_brokers_appending_at_once_see_every_room_in_one_order()
     {
-        var options = Options(_server);
+        var options = Options(Server);
         await using var first = await NatsClusterEngine.ConnectAsync(options);
         await using var second = await NatsClusterEngine.ConnectAsync(options);
         string[] rooms = ["LOBBY", "DEV", "OPS.ONCALL"];
@@ -66,7 +58,7 @@ public sealed class RoomStreamTests
     [Test]
     public async Task A_reader_starting_after_an_id_gets_exactly_what_follows()
     {
-        await using var engine = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var engine = await NatsClusterEngine.ConnectAsync(Options(Server));
         var ids = new List<long>();
         for (var i = 0; i < 20; i++)
         {
@@ -82,7 +74,7 @@ public sealed class RoomStreamTests
     [Test]
     public async Task An_append_repeated_with_its_deduplication_id_is_stored_once()
     {
-        await using var first = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var first = await NatsClusterEngine.ConnectAsync(Options(Server));
         await using var second = await NatsClusterEngine.ConnectAsync(first.Options);
 
         var once = await first.AppendAsync("LOBBY", RoomEventKind.Presence, Bytes("alice left"), "left:ALICE:7:LOBBY");
@@ -96,7 +88,7 @@ public sealed class RoomStreamTests
     [Test]
     public async Task Room_keys_with_dots_and_any_unicode_travel_intact_and_stay_apart()
     {
-        await using var engine = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var engine = await NatsClusterEngine.ConnectAsync(Options(Server));
         string[] keys = ["DEV.OPS", "DEV_2EOPS", "DEV", "ÉQUIPE_", "_"];
         foreach (var key in keys)
         {
@@ -113,7 +105,7 @@ public sealed class RoomStreamTests
     [Test]
     public async Task History_reads_the_last_chats_of_one_room_without_presence()
     {
-        await using var engine = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var engine = await NatsClusterEngine.ConnectAsync(Options(Server));
         var chats = new List<long>();
         for (var i = 0; i < 10; i++)
         {
@@ -136,7 +128,7 @@ public sealed class RoomStreamTests
     [Test]
     public async Task History_after_an_id_is_complete_while_that_chat_is_held()
     {
-        await using var engine = await NatsClusterEngine.ConnectAsync(Options(_server));
+        await using var engine = await NatsClusterEngine.ConnectAsync(Options(Server));
         var chats = new List<long>();
         for (var i = 0; i < 6; i++)
         {
@@ -158,7 +150,7 @@ public sealed class RoomStreamTests
     [Test]
     public async Task Retention_keeps_the_newest_chats_per_room_and_a_resume_past_them_is_incomplete()
     {
-        var options = Options(_server) with { History = new ChatStoreRetention(3, Timeout.InfiniteTimeSpan) };
+        var options = Options(Server) with { History = new ChatStoreRetention(3, Timeout.InfiniteTimeSpan) };
         await using var engine = await NatsClusterEngine.ConnectAsync(options);
         var chats = new List<long>();
         for (var i = 0; i < 5; i++)

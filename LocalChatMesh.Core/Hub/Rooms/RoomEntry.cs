@@ -55,8 +55,10 @@ internal abstract class RoomEntry(Room room)
 /// <summary>A chat line: the room's history is made of these.</summary>
 internal sealed class ChatEntry(Room room, long id, DateTimeOffset time, string nickname, string text) : RoomEntry(room)
 {
-    // What one retained chat costs, roughly: its strings (UTF-16) and one cached replay frame.
-    private const int Overhead = 160;
+    // What one retained chat costs, roughly: the entry, its strings (UTF-16), its slots in the
+    // room's log and the history queue, one cached replay frame, and the GC's share. Calibrated
+    // with bench --fill-rooms (BENCHMARKS.md, "History workloads"): 160 undercounted real memory by half.
+    private const int Overhead = 400;
 
     public long Id { get; } = id;
 

@@ -448,6 +448,18 @@ internal sealed class OutboundQueue : IOutboundSink
         }
     }
 
+    /// <summary>The slots of the ring of queued frames (0 when it has none), for tests.</summary>
+    internal int RingCapacity
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _ring?.Length ?? 0;
+            }
+        }
+    }
+
     private void Push(byte[] frame)
     {
         _ringUsed = true;

@@ -320,7 +320,11 @@ internal sealed partial class ChatHub
 
         var entry = new ChatEntry(room, ++_lastId, _scheduler.Now, state.Nickname!, chat.Text);
         Append(room, entry);
-        Publish(new ChatEvent(state.Id, state.Nickname!, chat.Text) { Room = room.Name, Id = entry.Id });
+        if (_events.HasObservers)
+        {
+            // One event object per chat is worth sparing when nobody listens (the CLI's broker).
+            Publish(new ChatEvent(state.Id, state.Nickname!, chat.Text) { Room = room.Name, Id = entry.Id });
+        }
     }
 
     private void Direct(ConnectionState state, DirectMessage direct)
@@ -538,7 +542,8 @@ internal sealed partial class ChatHub
     // Members replaying history (or behind their room's log) read on as their queues drain.
     private void PumpCatchingUp(ConnectionState state)
     {
-        if (state.Rooms.Count == 0)
+        // Most clients are live in all their rooms: nothing to look at.
+        if (state.CatchingUp == 0)
         {
             return;
         }

@@ -496,6 +496,7 @@ internal sealed partial class ChatHub : IDisposable
             {
                 PumpCatchingUp(state);
                 var outbound = state.Outbound;
+                outbound.ReleaseIdleMemory();
                 var buffered = outbound.BufferedBytes;
                 var flushed = outbound.FlushedBytes;
                 if (flushed != state.LastFlushedBytes || buffered == 0)

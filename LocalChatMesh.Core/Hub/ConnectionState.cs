@@ -45,6 +45,9 @@ internal sealed class ConnectionState(IHubConnection connection, long hardLimitB
     /// <summary>The rooms it is in, by room key, in join order.</summary>
     public OrderedDictionary<string, Membership> Rooms { get; } = new(RoomNames.Comparer);
 
+    /// <summary>Memberships reading their room's log with a cursor (replaying history or behind); the tick pumps only these.</summary>
+    public int CatchingUp { get; set; }
+
     public RateLimiter? RateLimiter { get; set; }
 
     /// <summary>In a cluster: the nickname reservation this connection holds.</summary>

@@ -47,4 +47,12 @@ internal interface IOutboundSink
 
     /// <summary>Closes the connection now, dropping what is queued.</summary>
     void Abort();
+
+    /// <summary>
+    /// Gives back memory kept for bursts if the queue has not used it since the last call; called
+    /// periodically by the hub. Nothing to do for a sink that keeps none.
+    /// </summary>
+    void ReleaseIdleMemory()
+    {
+    }
 }

@@ -362,6 +362,32 @@ public static class MessageDecoder
 
     private static readonly byte[][] Utf8Names = [.. Names.Select(name => System.Text.Encoding.UTF8.GetBytes(name))];
 
+    private static readonly string[] TypeNames =
+    [
+        "chat", "hello", "join", "leave", "rooms", "who", "direct",
+        "welcome", "roster", "user_joined", "user_left", "error", "joined", "left", "room_list",
+    ];
+
+    private static readonly byte[][] Utf8TypeNames = [.. TypeNames.Select(name => System.Text.Encoding.UTF8.GetBytes(name))];
+
+    // The message types are few: the known ones come as the same string every time, not a new one per line.
+    private static string? TypeName(ref Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped && !reader.HasValueSequence)
+        {
+            var value = reader.ValueSpan;
+            for (var i = 0; i < Utf8TypeNames.Length; i++)
+            {
+                if (value.SequenceEqual(Utf8TypeNames[i]))
+                {
+                    return TypeNames[i];
+                }
+            }
+        }
+
+        return reader.GetString();
+    }
+
     private static Field Identify(ref Utf8JsonReader reader)
     {
         if (reader.ValueIsEscaped)
@@ -479,7 +505,7 @@ public static class MessageDecoder
                     break;
                 case JsonTokenType.String:
                     _kinds[(int)field] = Kind.String;
-                    (_strings ??= Rent(ref t_strings))[(int)field] = reader.GetString();
+                    (_strings ??= Rent(ref t_strings))[(int)field] = field == Field.Type ? TypeName(ref reader) : reader.GetString();
                     break;
                 case JsonTokenType.Number when reader.TryGetInt64(out var integer):
                     _kinds[(int)field] = Kind.Integer;

@@ -30,6 +30,36 @@ public static class MessageEncoder
     {
         ArgumentNullException.ThrowIfNull(message);
         var (buffer, writer) = Rent();
+        if (message is ChatBroadcastMessage chat)
+        {
+            // The broker's one message per chat: written by hand, because the serializer allocates
+            // a stack of frames for every polymorphic message (about a fifth of the broker's
+            // allocations in a room workload). Byte for byte what the serializer writes (tested).
+            WriteChat(writer, chat.Nickname, chat.Text, chat.Room, chat.Id, chat.Time, chat.History);
+        }
+        else
+        {
+            JsonSerializer.Serialize(writer, message, ProtocolJsonContext.Default.ServerMessage);
+        }
+
+        return Finish(buffer, writer);
+    }
+
+    /// <summary>
+    /// Encodes a chat broadcast from its fields, exactly as <see cref="Encode(ServerMessage)"/> encodes
+    /// the <see cref="ChatBroadcastMessage"/> they make, without making it (the broker's room log).
+    /// </summary>
+    internal static byte[] EncodeChat(string nickname, string text, string? room, long? id, DateTimeOffset? time, bool? history)
+    {
+        var (buffer, writer) = Rent();
+        WriteChat(writer, nickname, text, room, id, time, history);
+        return Finish(buffer, writer);
+    }
+
+    /// <summary>Encodes with the source-generated serializer only: what the hand-written paths must match.</summary>
+    internal static byte[] EncodeWithSerializer(ServerMessage message)
+    {
+        var (buffer, writer) = Rent();
         JsonSerializer.Serialize(writer, message, ProtocolJsonContext.Default.ServerMessage);
         return Finish(buffer, writer);
     }
@@ -41,6 +71,38 @@ public static class MessageEncoder
         var (buffer, writer) = Rent();
         JsonSerializer.Serialize(writer, message, ProtocolJsonContext.Default.ClientMessage);
         return Finish(buffer, writer);
+    }
+
+    // The serializer's order: the discriminator, the record's parameters, then its other
+    // properties as declared; optional ones only when set.
+    private static void WriteChat(Utf8JsonWriter writer, string nickname, string text, string? room, long? id, DateTimeOffset? time, bool? history)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, "chat"u8);
+        writer.WriteString("nickname"u8, nickname);
+        writer.WriteString("text"u8, text);
+        if (room is not null)
+        {
+            writer.WriteString("room"u8, room);
+        }
+
+        if (id is { } value)
+        {
+            writer.WriteNumber("id"u8, value);
+        }
+
+        if (time is { } when)
+        {
+            writer.WritePropertyName("time"u8);
+            WireTimeConverter.WriteTime(writer, when);
+        }
+
+        if (history is { } replayed)
+        {
+            writer.WriteBoolean("history"u8, replayed);
+        }
+
+        writer.WriteEndObject();
     }
 
     // One buffer and writer per thread: encoding allocates only the returned array.

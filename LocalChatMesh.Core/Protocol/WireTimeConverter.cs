@@ -22,14 +22,20 @@ internal sealed class WireTimeConverter : JsonConverter<DateTimeOffset?>
     public override DateTimeOffset? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         reader.GetString() is { } text && TryParse(text, out var time) ? time : throw new JsonException("expected an RFC 3339 time");
 
+    /// <summary>Writes the time as a string value in the wire format.</summary>
+    public static void WriteTime(Utf8JsonWriter writer, DateTimeOffset time)
+    {
+        Span<char> text = stackalloc char[24];
+        time.UtcDateTime.TryFormat(text, out var written, Format, CultureInfo.InvariantCulture);
+        writer.WriteStringValue(text[..written]);
+    }
+
     public override void Write(Utf8JsonWriter writer, DateTimeOffset? value, JsonSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(writer);
         if (value is { } time)
         {
-            Span<char> text = stackalloc char[24];
-            time.UtcDateTime.TryFormat(text, out var written, Format, CultureInfo.InvariantCulture);
-            writer.WriteStringValue(text[..written]);
+            WriteTime(writer, time);
         }
         else
         {

@@ -43,6 +43,7 @@ internal sealed class Membership(ConnectionState connection, Room room)
 
         Cursor = from;
         Room.CatchingUp++;
+        Connection.CatchingUp++;
     }
 
     /// <summary>
@@ -97,6 +98,7 @@ internal sealed class Membership(ConnectionState connection, Room room)
         if (cursor >= log.NextPosition)
         {
             Room.CatchingUp--;
+            Connection.CatchingUp--;
             GoLive();
         }
 
@@ -111,6 +113,7 @@ internal sealed class Membership(ConnectionState connection, Room room)
         {
             Cursor = null;
             Room.CatchingUp--;
+            Connection.CatchingUp--;
         }
     }
 

@@ -47,7 +47,10 @@ internal abstract class RoomEntry(Room room)
         _roomsMeta = null;
     }
 
-    private byte[] Encode(WireForm form) => MessageEncoder.Encode(Build(form));
+    /// <summary>The message's frame as the serializer writes it: what <see cref="Frame"/> must equal.</summary>
+    internal byte[] EncodeWithSerializer(WireForm form) => MessageEncoder.EncodeWithSerializer(Build(form));
+
+    protected virtual byte[] Encode(WireForm form) => MessageEncoder.Encode(Build(form));
 
     protected abstract ServerMessage Build(WireForm form);
 }
@@ -69,6 +72,16 @@ internal sealed class ChatEntry(Room room, long id, DateTimeOffset time, string 
     public string Text { get; } = text;
 
     public override long SizeBytes { get; } = Overhead + (3L * (nickname.Length + text.Length));
+
+    // Straight from the fields: no message object per chat and variant (the same bytes as Build's, tested).
+    protected override byte[] Encode(WireForm form) => form switch
+    {
+        WireForm.V1 => MessageEncoder.EncodeChat(Nickname, Text, null, null, null, null),
+        WireForm.Meta => MessageEncoder.EncodeChat(Nickname, Text, null, Id, Time, null),
+        WireForm.Rooms => MessageEncoder.EncodeChat(Nickname, Text, Room.Name, null, null, null),
+        WireForm.RoomsMeta => MessageEncoder.EncodeChat(Nickname, Text, Room.Name, Id, Time, null),
+        _ => MessageEncoder.EncodeChat(Nickname, Text, Room.Name, Id, Time, true),
+    };
 
     protected override ServerMessage Build(WireForm form) => form switch
     {

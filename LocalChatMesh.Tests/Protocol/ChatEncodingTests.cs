@@ -1,0 +1,90 @@
+using System.Text;
+using LocalChatMesh.Protocol;
+
+namespace LocalChatMesh.Tests.Protocol;
+
+/// <summary>The hand-written encoding of chat broadcasts (the broker's hot path) against the serializer's.</summary>
+public class ChatEncodingTests
+{
+    private static readonly string[] Texts =
+    [
+        "hello world",
+        "",
+        "quote \" backslash \\ slash / tab \t newline \n nul \0 del \u007f",
+        "non-ASCII: café, 日本語, emoji 🎉, lone surrogate \ud800, BOM \ufeff, line sep \u2028",
+        "<script>&amp;'</script>",
+        new string('x', 5000),
+    ];
+
+    private static IEnumerable<ChatBroadcastMessage> Variants()
+    {
+        var times = new DateTimeOffset?[]
+        {
+            null,
+            new DateTimeOffset(2026, 12, 1, 7, 20, 57, 123, TimeSpan.Zero),
+            new DateTimeOffset(2026, 12, 1, 9, 20, 57, TimeSpan.FromHours(2)).AddTicks(12345),
+            DateTimeOffset.MinValue,
+        };
+        foreach (var text in Texts)
+        {
+            foreach (var room in new[] { null, "lobby", "Rust-Dev.2" })
+            {
+                foreach (var id in new long?[] { null, 0, 1, long.MaxValue })
+                {
+                    foreach (var time in times)
+                    {
+                        foreach (var history in new bool?[] { null, true, false })
+                        {
+                            yield return new ChatBroadcastMessage("ålice \"a\"", text) { Room = room, Id = id, Time = time, History = history };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [Test]
+    public void A_chat_is_encoded_byte_for_byte_as_the_serializer_does()
+    {
+        var count = 0;
+        foreach (var chat in Variants())
+        {
+            var fast = MessageEncoder.Encode(chat);
+            var serialized = MessageEncoder.EncodeWithSerializer(chat);
+            Assert.That(Encoding.UTF8.GetString(fast), Is.EqualTo(Encoding.UTF8.GetString(serialized)), $"for {chat}");
+            Assert.That(fast, Is.EqualTo(serialized));
+            count++;
+        }
+
+        Assert.That(count, Is.EqualTo(Texts.Length * 3 * 4 * 4 * 3));
+    }
+
+    [Test]
+    public void A_chat_with_every_field_reads_back_the_same()
+    {
+        var chat = new ChatBroadcastMessage("bob", "hi") { Room = "lobby", Id = 42, Time = new DateTimeOffset(2026, 12, 1, 7, 20, 57, 123, TimeSpan.Zero), History = true };
+        var line = MessageEncoder.Encode(chat);
+        Assert.That(Encoding.UTF8.GetString(line), Is.EqualTo("""{"type":"chat","nickname":"bob","text":"hi","room":"lobby","id":42,"time":"2026-12-01T07:20:57.123Z","history":true}""" + "\n"));
+        Assert.That(MessageDecoder.TryDecodeServerMessage(line.AsSpan(0, line.Length - 1), out var decoded, out var error), Is.True, error);
+        Assert.That(decoded, Is.EqualTo(chat));
+    }
+}
+
+/// <summary>A room log's chat entry encodes each wire variant straight from its fields: the same bytes as the message it stands for.</summary>
+public class ChatEntryEncodingTests
+{
+    [Test]
+    public void Every_wire_form_of_a_chat_entry_is_what_the_serializer_writes()
+    {
+        var room = new LocalChatMesh.Hub.Rooms.Room("Rust-Dev");
+        var time = new DateTimeOffset(2026, 12, 1, 9, 20, 57, TimeSpan.FromHours(2)).AddTicks(98765);
+        foreach (var text in new[] { "hi", "quote \" and \\ and \u0001 and 日本 🎉" })
+        {
+            var entry = new LocalChatMesh.Hub.Rooms.ChatEntry(room, 12345, time, "ålice", text);
+            foreach (var form in Enum.GetValues<LocalChatMesh.Hub.Rooms.WireForm>())
+            {
+                Assert.That(Encoding.UTF8.GetString(entry.Frame(form)), Is.EqualTo(Encoding.UTF8.GetString(entry.EncodeWithSerializer(form))), $"{form}");
+            }
+        }
+    }
+}

@@ -271,7 +271,7 @@ public sealed class ClusterBrokerTests : NatsServerTests
         await cluster.Engines[1].AbandonAsync();
         await bobLeaves.WaitAsync(Deadline);
         var took = DateTime.UtcNow - started;
-        TestContext.Out.WriteLine($"user_left after {took.TotalSeconds:0.0} s (heartbeat timeout 2 s, reaper every 250 ms)");
+        TestContext.Out.WriteLine($"user_left after {took.TotalSeconds:0.0} s (heartbeat timeout 5 s, reaper every 250 ms)");
         Assert.That(await EventuallyConnectAsync(cluster[0], "bob"), Is.Not.Null, "its nickname is free");
         await bob.DisposeAsync();
     }
@@ -353,11 +353,11 @@ public sealed class ClusterBrokerTests : NatsServerTests
 /// <summary>Brokers of one cluster in this process, each with its own engine; disposed in reverse.</summary>
 internal sealed class ClusterOfBrokers : IAsyncDisposable
 {
-    private readonly NatsServerFixture Server;
+    private readonly NatsServerFixture _server;
     private readonly string _name = NewClusterName();
     private readonly ConcurrentStack<IAsyncDisposable> _owned = new();
 
-    private ClusterOfBrokers(NatsServerFixture server) => Server = server;
+    private ClusterOfBrokers(NatsServerFixture server) => _server = server;
 
     public List<ChatBroker> Brokers { get; } = [];
 
@@ -378,7 +378,9 @@ internal sealed class ClusterOfBrokers : IAsyncDisposable
 
     public async Task<ChatBroker> AddBrokerAsync()
     {
-        var engine = await NatsClusterEngine.ConnectAsync(Options(Server, _name) with { BrokerName = $"b{Brokers.Count}" });
+        // A 5 s heartbeat timeout rather than the engine tests' 2 s: with three test processes on two
+        // cores a renewal can stall for 2 s, and a broker reaped for that loses its clients mid-test.
+        var engine = await NatsClusterEngine.ConnectAsync(Options(_server, _name) with { BrokerName = $"b{Brokers.Count}", HeartbeatTimeout = TimeSpan.FromSeconds(5) });
         _owned.Push(engine);
         var broker = await ChatBroker.StartAsync(TestBroker.Options with { Cluster = engine });
         _owned.Push(broker);

@@ -588,38 +588,40 @@ internal sealed partial class ChatHub
         var cluster = Cluster!;
         string? error = null;
         DirectDeliveryMessage? sent = null;
+        byte[]? sentFrame = null;
+        var deliveredHere = false;
         try
         {
             var id = await cluster.NextDirectIdAsync(CancellationToken.None).ConfigureAwait(false);
-            ConnectionState? local;
             lock (_gate)
             {
-                _online.TryGetValue(recipientKey, out local);
-                if (local is not null)
+                if (_online.TryGetValue(recipientKey, out var local) && state.Phase == ConnectionPhase.Joined)
                 {
                     // On this broker: delivered here, under the same rules as a broker of its own.
                     error = DeliverDirect(state, local, direct.Text, id, _scheduler.Now);
-                    Resume(state);
-                    return;
+                    deliveredHere = true;
                 }
             }
 
-            var holder = await cluster.FindNicknameAsync(recipientKey, CancellationToken.None).ConfigureAwait(false);
-            if (holder is null)
+            if (!deliveredHere)
             {
-                error = $"no such user '{Shorten(direct.To)}'";
-            }
-            else
-            {
-                sent = new DirectDeliveryMessage(state.Nickname!, holder.Nickname, direct.Text) { Id = id, Time = DateTimeOffset.UtcNow };
-                var payload = MessageEncoder.Encode(sent);
-                error = await cluster.SendDirectAsync(holder.BrokerId, recipientKey, payload, CancellationToken.None).ConfigureAwait(false) switch
+                var holder = await cluster.FindNicknameAsync(recipientKey, CancellationToken.None).ConfigureAwait(false);
+                if (holder is null)
                 {
-                    DirectDelivery.Delivered => null,
-                    DirectDelivery.NoSuchUser => $"no such user '{Shorten(direct.To)}'",
-                    DirectDelivery.NotAccepted => $"'{holder.Nickname}' cannot receive direct messages",
-                    _ => cluster.IsConnected ? $"message not delivered: the broker of '{holder.Nickname}' did not answer" : ClusterUnavailableText,
-                };
+                    error = $"no such user '{Shorten(direct.To)}'";
+                }
+                else
+                {
+                    sent = new DirectDeliveryMessage(state.Nickname!, holder.Nickname, direct.Text) { Id = id, Time = DateTimeOffset.UtcNow };
+                    sentFrame = MessageEncoder.Encode(sent);
+                    error = await cluster.SendDirectAsync(holder.BrokerId, recipientKey, sentFrame, CancellationToken.None).ConfigureAwait(false) switch
+                    {
+                        DirectDelivery.Delivered => null,
+                        DirectDelivery.NoSuchUser => $"no such user '{Shorten(direct.To)}'",
+                        DirectDelivery.NotAccepted => $"'{holder.Nickname}' cannot receive direct messages",
+                        _ => cluster.IsConnected ? $"message not delivered: the broker of '{holder.Nickname}' did not answer" : ClusterUnavailableText,
+                    };
+                }
             }
         }
         catch (Exception exception) when (exception is not OutOfMemoryException)
@@ -638,8 +640,8 @@ internal sealed partial class ChatHub
                 }
                 else if (sent is not null)
                 {
-                    // The sender's copy, once the recipient's broker has it.
-                    var frame = state.Has(Grants.Meta) ? MessageEncoder.Encode(sent) : MessageEncoder.Encode(sent with { Id = null, Time = null });
+                    // The sender's copy, once the recipient's broker has it (the meta form is the bytes sent).
+                    var frame = state.Has(Grants.Meta) ? sentFrame! : MessageEncoder.Encode(sent with { Id = null, Time = null });
                     Metrics.MessagesOut.Add(state.Deliver(frame) ? 1 : 0);
                     Metrics.DirectMessages.Add(1);
                     Publish(new DirectMessageEvent(state.Id, state.Nickname!, sent.To, direct.Text));

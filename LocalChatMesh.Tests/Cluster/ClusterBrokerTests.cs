@@ -174,10 +174,13 @@ public sealed class ClusterBrokerTests : NatsServerTests
         Assert.That(echoed, Is.EqualTo(received), "both ends get the same message, id and time included");
         Assert.That(received.Id, Is.Positive);
 
-        var errors = alice.Messages.OfType<ErrorMessage>().Take(2).ToList().ToTask();
+        // Refusals come back whether the recipient is on the other broker or on the sender's own.
+        await using var dave = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "dave").WaitAsync(Deadline);
+        var errors = alice.Messages.OfType<ErrorMessage>().Take(3).ToList().ToTask();
         await alice.SendDirectAsync("nobody", "hello?");
         await alice.SendDirectAsync("carol", "hello?");
-        Assert.That((await errors.WaitAsync(Deadline)).Select(error => error.Message), Is.EqualTo(new[] { "no such user 'nobody'", "'carol' cannot receive direct messages" }));
+        await alice.SendDirectAsync("dave", "hello?");
+        Assert.That((await errors.WaitAsync(Deadline)).Select(error => error.Message), Is.EqualTo(new[] { "no such user 'nobody'", "'carol' cannot receive direct messages", "'dave' cannot receive direct messages" }));
 
         var second = bob.DirectMessages.FirstAsync().ToTask();
         await alice.SendDirectAsync("bob", "again");

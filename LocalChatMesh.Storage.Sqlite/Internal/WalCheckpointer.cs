@@ -11,19 +11,21 @@ namespace LocalChatMesh.Storage.Sqlite.Internal;
 /// </summary>
 /// <remarks>
 /// The writer commits with <c>wal_autocheckpoint=0</c> and calls <see cref="Committed"/> after each
-/// commit. Every <see cref="DefaultCommitsPerCheckpoint"/> commits, or after <see cref="IdleDelay"/>
-/// with commits not yet copied, the thread runs a PASSIVE checkpoint, which takes no lock the writer
-/// needs. Under load without a pause that is not enough: the log starts again from its beginning
-/// only when a writer finds all of it copied, and new frames always follow the ones a concurrent
-/// checkpoint copied. So every <see cref="DefaultCommitsPerRestart"/> commits (at least 32 MiB of
-/// log), <see cref="Committed"/> tells the writer to checkpoint on its own connection between two
-/// commits: only what the thread has not copied yet, then the log restarts. One short stall (its
-/// fsyncs) per that many commits instead of one per 4 MiB of log.
+/// commit. Every <see cref="DefaultCommitsPerCheckpoint"/> commits (8 MiB of log or more), or after
+/// <see cref="IdleDelay"/> with commits not yet copied, the thread runs a PASSIVE checkpoint, which
+/// takes no lock the writer needs. The log starts again from its beginning only when a writer finds
+/// all of it copied, so after a pause it does; under load without a pause new frames always follow
+/// the ones a concurrent checkpoint copied, and the log would only grow. So every
+/// <see cref="DefaultCommitsPerRestart"/> commits (64 MiB of log or more) <see cref="Committed"/>
+/// has the writer checkpoint on its own connection between two commits: what the thread has not
+/// copied yet, then the log restarts. Under sustained load that is one short stall (the
+/// checkpoint's fsyncs) per that many commits, where SQLite's automatic checkpoint stalls a commit
+/// every 1,000 pages (4 MiB) of log.
 /// </remarks>
 internal sealed class WalCheckpointer : IDisposable
 {
-    internal const int DefaultCommitsPerCheckpoint = 256;
-    internal const int DefaultCommitsPerRestart = 8_192;
+    internal const int DefaultCommitsPerCheckpoint = 2_048;
+    internal const int DefaultCommitsPerRestart = 16_384;
     internal static readonly TimeSpan IdleDelay = TimeSpan.FromSeconds(1);
 
     private readonly SqliteConnection _connection;

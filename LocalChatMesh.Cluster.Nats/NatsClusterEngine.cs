@@ -65,6 +65,9 @@ public sealed partial class NatsClusterEngine : IChatCluster, IAsyncDisposable
     /// </summary>
     public string Epoch { get; private set; } = "";
 
+    /// <inheritdoc />
+    public TimeSpan EventMaxAge => _options.History.MaxAge;
+
     /// <summary>The options the engine runs with.</summary>
     public NatsClusterOptions Options => _options;
 
@@ -269,7 +272,10 @@ public sealed partial class NatsClusterEngine : IChatCluster, IAsyncDisposable
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(_options.RequestTimeout);
             var stream = await _js.GetStreamAsync(_names.Stream, cancellationToken: deadline.Token).ConfigureAwait(false);
-            return (long)stream.Info.State.LastSeq;
+            // Everything may have aged out (a cluster idle for longer than its history age): then no
+            // event is stored now, and a starting broker that waited to read up to the last sequence
+            // would wait for the next event before it served anybody.
+            return stream.Info.State.Messages == 0 ? 0 : (long)stream.Info.State.LastSeq;
         }
         catch (Exception exception) when (IsTransient(exception) && !cancellationToken.IsCancellationRequested)
         {

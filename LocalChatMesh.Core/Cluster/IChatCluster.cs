@@ -22,6 +22,13 @@ public interface IChatCluster
     /// <summary>The history epoch: it changes only when the cluster's history is created anew.</summary>
     string Epoch { get; }
 
+    /// <summary>
+    /// How long the cluster keeps a room event, presence included (<see cref="Timeout.InfiniteTimeSpan"/>:
+    /// until a room's count limit drops it). The broker appends its members' presence again before it
+    /// ages out, so that a broker started later still finds everybody who joined long ago.
+    /// </summary>
+    TimeSpan EventMaxAge => Timeout.InfiniteTimeSpan;
+
     /// <summary>Whether the cluster can be reached now.</summary>
     bool IsConnected { get; }
 

@@ -49,6 +49,7 @@ internal sealed partial class ChatHub
     private Task _clusterAppending = Task.CompletedTask;
     private int _pendingAppends;
     private bool _clusterPressing;
+    private DateTimeOffset _nextPresenceRefresh;
     private bool _clusterDown;
 
     private IChatCluster? Cluster => _options.Cluster;
@@ -236,10 +237,39 @@ internal sealed partial class ChatHub
 
     private void BeginClusterJoin(ConnectionState state, Room room, JoinMessage? join)
     {
-        var membership = new Membership(state, room) { Pending = new PendingJoin(join) };
+        var membership = new Membership(state, room) { Pending = new PendingJoin(join), AnnouncedAt = _scheduler.Now };
         state.Rooms.Add(room.Name, membership);
         room.PendingJoins++;
         AppendClusterPresence(state, room, joined: true);
+    }
+
+    // Under the lock, on the slow-consumer tick. The cluster drops events older than its age limit,
+    // presence too, and a broker started later builds its rosters from the presence it still finds:
+    // without this, a member who joined longer ago than that would be missing there. A member's join
+    // is appended again once it is half that age, checked every quarter of it, so the newest one is
+    // always younger than the limit; brokers that know the member already ignore it (ApplyPresence).
+    private void RefreshClusterPresence(DateTimeOffset now)
+    {
+        var maxAge = Cluster!.EventMaxAge;
+        if (maxAge <= TimeSpan.Zero || maxAge == Timeout.InfiniteTimeSpan || now < _nextPresenceRefresh)
+        {
+            return;
+        }
+
+        _nextPresenceRefresh = now + maxAge / 4;
+        foreach (var state in _online.Values)
+        {
+            foreach (var membership in state.Rooms.Values)
+            {
+                if (membership.Pending is null && now - membership.AnnouncedAt >= maxAge / 2)
+                {
+                    membership.AnnouncedAt = now;
+                    var room = membership.Room;
+                    var payload = JsonSerializer.SerializeToUtf8Bytes(new ClusterPresencePayload(room.Name, state.Nickname!, state.MemberId, true), ClusterJsonContext.Default.ClusterPresencePayload);
+                    Enqueue(new ClusterAppend(ClusterAppendKind.Refresh, ClusterRoomKey(room.Name), state.NicknameKey, payload, null, null, null));
+                }
+            }
+        }
     }
 
     private void AppendClusterPresence(ConnectionState state, Room room, bool joined)
@@ -398,6 +428,9 @@ internal sealed partial class ChatHub
                     }
                 }
 
+                break;
+            case ClusterAppendKind.Refresh:
+                // Not retried: a retry could land after the member's leave. The next round appends it.
                 break;
             case ClusterAppendKind.Presence:
             case ClusterAppendKind.Release:
@@ -711,6 +744,8 @@ internal sealed partial class ChatHub
         Chat,
         Presence,
         Release,
+        // A member's join appended again, unchanged, before the cluster ages it out.
+        Refresh,
     }
 
     private sealed record ClusterAppend(

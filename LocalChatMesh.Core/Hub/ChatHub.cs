@@ -491,6 +491,11 @@ internal sealed partial class ChatHub : IDisposable
 
             var now = _scheduler.Now;
             TrimHistory(now);
+            if (Cluster is not null)
+            {
+                RefreshClusterPresence(now);
+            }
+
             List<ConnectionState>? stuck = null;
             foreach (var state in _online.Values)
             {

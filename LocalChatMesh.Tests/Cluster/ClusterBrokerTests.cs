@@ -4,6 +4,7 @@ using System.Reactive.Threading.Tasks;
 using LocalChatMesh.Cluster;
 using LocalChatMesh.Cluster.Nats;
 using LocalChatMesh.Protocol;
+using LocalChatMesh.Storage;
 using LocalChatMesh.Tests.Support;
 using static LocalChatMesh.Tests.Cluster.ClusterTesting;
 
@@ -240,6 +241,77 @@ public sealed class ClusterBrokerTests : NatsServerTests
     }
 
     [Test]
+    public async Task A_broker_started_later_than_the_history_age_still_knows_who_joined_long_ago()
+    {
+        // The stream drops events older than the history age, presence too: the broker appends its
+        // members' joins again at half that age, so the late broker below still finds alice.
+        var age = TimeSpan.FromSeconds(6);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 1, age);
+        await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
+        await alice.JoinAsync("dev").WaitAsync(Deadline);
+        var stream = cluster.Engines[0];
+        var firstJoin = await stream.GetLastSequenceAsync(CancellationToken.None);
+
+        // Wait until the stream holds nothing from alice's first join: only what came after it, if anything.
+        var deadline = DateTime.UtcNow + Deadline + age;
+        var first = await FirstSequenceAsync(stream);
+        while (first != 0 && first <= firstJoin && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+            first = await FirstSequenceAsync(stream);
+        }
+
+        Assert.That(first, Is.Zero.Or.GreaterThan(firstJoin), "the first join aged out of the stream");
+        var late = await cluster.AddBrokerAsync();
+        await using var bob = await ChatClient.ConnectAsync(late.LocalEndPoint, "bob", V2).WaitAsync(Deadline);
+        var bobDev = await bob.JoinAsync("dev").WaitAsync(Deadline);
+
+        Assert.That(bobDev.Participants, Is.EqualTo(new[] { "alice" }));
+    }
+
+    [Test]
+    public async Task A_broker_starts_at_once_on_a_cluster_whose_events_all_aged_out()
+    {
+        var age = TimeSpan.FromSeconds(2);
+        await using var cluster = await ClusterOfBrokers.StartAsync(Server, 1, age);
+        await using (var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline))
+        {
+            var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
+            await dev.SendAsync("soon forgotten");
+        }
+
+        var deadline = DateTime.UtcNow + Deadline + age;
+        while (await FirstSequenceAsync(cluster.Engines[0]) != 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+        }
+
+        // Nothing is held, though the stream's last sequence is not 0: there is nothing to wait for.
+        var late = await cluster.AddBrokerAsync().WaitAsync(Deadline);
+        await using var bob = await ChatClient.ConnectAsync(late.LocalEndPoint, "bob", V2).WaitAsync(Deadline);
+        var bobDev = await bob.JoinAsync("dev", new ChatJoinOptions { History = 10 }).WaitAsync(Deadline);
+        Assert.That(bobDev.Participants, Is.Empty);
+    }
+
+    // The oldest sequence the cluster's stream still holds (0: none, nothing came within 5 s).
+    private static async Task<long> FirstSequenceAsync(NatsClusterEngine engine)
+    {
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await foreach (var roomEvent in engine.ReadAllAsync(0, wait.Token))
+            {
+                return roomEvent.Sequence;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return 0;
+    }
+
+    [Test]
     public async Task A_stopped_broker_frees_its_clients_nicknames_and_the_others_see_them_leave()
     {
         await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
@@ -359,6 +431,7 @@ internal sealed class ClusterOfBrokers : IAsyncDisposable
     private readonly NatsServerFixture _server;
     private readonly string _name = NewClusterName();
     private readonly ConcurrentStack<IAsyncDisposable> _owned = new();
+    private TimeSpan? _historyAge;
 
     private ClusterOfBrokers(NatsServerFixture server) => _server = server;
 
@@ -368,9 +441,9 @@ internal sealed class ClusterOfBrokers : IAsyncDisposable
 
     public ChatBroker this[int index] => Brokers[index];
 
-    public static async Task<ClusterOfBrokers> StartAsync(NatsServerFixture server, int count)
+    public static async Task<ClusterOfBrokers> StartAsync(NatsServerFixture server, int count, TimeSpan? historyAge = null)
     {
-        var cluster = new ClusterOfBrokers(server);
+        var cluster = new ClusterOfBrokers(server) { _historyAge = historyAge };
         for (var i = 0; i < count; i++)
         {
             await cluster.AddBrokerAsync();
@@ -383,7 +456,13 @@ internal sealed class ClusterOfBrokers : IAsyncDisposable
     {
         // A 5 s heartbeat timeout rather than the engine tests' 2 s: with three test processes on two
         // cores a renewal can stall for 2 s, and a broker reaped for that loses its clients mid-test.
-        var engine = await NatsClusterEngine.ConnectAsync(Options(_server, _name) with { BrokerName = $"b{Brokers.Count}", HeartbeatTimeout = TimeSpan.FromSeconds(5) });
+        var options = Options(_server, _name) with { BrokerName = $"b{Brokers.Count}", HeartbeatTimeout = TimeSpan.FromSeconds(5) };
+        if (_historyAge is { } age)
+        {
+            options = options with { History = new ChatStoreRetention(ChatStoreRetention.Default.MaxMessagesPerRoom, age) };
+        }
+
+        var engine = await NatsClusterEngine.ConnectAsync(options);
         _owned.Push(engine);
         var broker = await ChatBroker.StartAsync(TestBroker.Options with { Cluster = engine });
         _owned.Push(broker);

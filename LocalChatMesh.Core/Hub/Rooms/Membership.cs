@@ -21,6 +21,9 @@ internal sealed class Membership(ConnectionState connection, Room room)
     /// </summary>
     public PendingJoin? Pending { get; set; }
 
+    /// <summary>In a cluster, when this member's presence was last appended (see ChatHub.RefreshClusterPresence).</summary>
+    public DateTimeOffset AnnouncedAt { get; set; }
+
     /// <summary>The next position to read, while catching up; null while live.</summary>
     public long? Cursor { get; private set; }
 

@@ -18,15 +18,10 @@ namespace LocalChatMesh.Storage.Sqlite;
 /// commit, so a power cut or a kernel crash may lose the last appends (never corrupt the file).
 /// </para>
 /// <para>
-/// One broker per file: the store holds an exclusive lock on a file beside it (<c>FILE-lock</c>,
-/// left in place when the store closes) from <see cref="OpenAsync"/> until <see cref="DisposeAsync"/>,
-/// so a second store fails to open it with a clear message instead of the two interleaving their
-/// ids. The operating system drops the lock when the process dies. Other programs (the
-/// <c>sqlite3</c> shell) may read the file meanwhile; they must not write to it.
-/// </para>
-/// <para>
-/// Checkpoints (copying the write-ahead log into the file) run on a connection and a thread of
-/// their own, never inside an append's commit.
+/// One broker per file: the store holds SQLite's exclusive lock from <see cref="OpenAsync"/> until
+/// <see cref="DisposeAsync"/> (<c>locking_mode=EXCLUSIVE</c>, taken by a write at open), so a
+/// second broker, or any other program, fails to open it with a clear message instead of the two
+/// interleaving their ids. The operating system drops the lock when the process dies.
 /// </para>
 /// <para>
 /// Every failure the person running the broker can act on is a <see cref="ChatStoreException"/>
@@ -50,9 +45,7 @@ public sealed class SqliteChatStore : IChatStore
     private readonly Lock _lock = new();
     private readonly Lock _order = new();
     private readonly RetainedMessages _retained = new();
-    private FileStream? _lockFile;
     private SqliteConnection? _connection;
-    private WalCheckpointer? _checkpointer;
     private Statements? _statements;
     private ChatStoreRetention? _retention;
     private long _lastId;
@@ -138,72 +131,33 @@ public sealed class SqliteChatStore : IChatStore
             }
 
             CheckPlace();
-            var lockFile = TakeLock();
-            var connection = Connect();
-            SqliteConnection? checkpoints = null;
+            var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+            {
+                DataSource = Path,
+                Mode = SqliteOpenMode.ReadWriteCreate,
+                // A pooled connection would keep the file, and its lock, open after DisposeAsync.
+                Pooling = false,
+                DefaultTimeout = LockWaitSeconds,
+            }.ToString());
             try
             {
                 connection.Open();
                 var snapshot = OpenDatabase(connection, retention);
-                checkpoints = Connect();
-                checkpoints.Open();
-                Execute(checkpoints, $"PRAGMA busy_timeout={(LockWaitSeconds * 1000).ToString(CultureInfo.InvariantCulture)}");
-                // A connection finds the file in WAL mode on its first read; before that it cannot checkpoint.
-                Scalar(checkpoints, "PRAGMA journal_mode");
                 _statements = new Statements(connection);
-                WarmUp(_statements, snapshot.LastId);
-                _checkpointer = new WalCheckpointer(checkpoints, _options.CommitsPerCheckpoint, _options.CommitsPerRestart);
                 _connection = connection;
-                _lockFile = lockFile;
                 _retention = retention;
                 return snapshot;
             }
-            catch (Exception exception)
+            catch (SqliteException exception)
             {
-                checkpoints?.Dispose();
                 connection.Dispose();
-                lockFile.Dispose();
-                if (exception is SqliteException sqlite)
-                {
-                    throw StoreErrors.From(sqlite, Path, writing: false);
-                }
-
+                throw StoreErrors.From(exception, Path, writing: false);
+            }
+            catch
+            {
+                connection.Dispose();
                 throw;
             }
-        }
-    }
-
-    private SqliteConnection Connect() => new(new SqliteConnectionStringBuilder
-    {
-        DataSource = Path,
-        Mode = SqliteOpenMode.ReadWriteCreate,
-        // A pooled connection would keep the file open after DisposeAsync.
-        Pooling = false,
-        DefaultTimeout = LockWaitSeconds,
-    }.ToString());
-
-    // One broker per store. SQLite's own exclusive locking mode would do it, but it also shuts out
-    // the second connection that checkpoints; and a lock on the database file itself would be
-    // dropped with SQLite's POSIX locks whenever any descriptor of it is closed in this process.
-    private FileStream TakeLock()
-    {
-        var path = Path + "-lock";
-        try
-        {
-            // FileShare.None is an exclusive flock on Unix, held until the stream is disposed.
-            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (UnauthorizedAccessException exception)
-        {
-            throw StoreErrors.CannotOpen(Path, ReadOnly, exception);
-        }
-        catch (IOException exception) when (File.Exists(path))
-        {
-            throw StoreErrors.InUse(Path, exception);
-        }
-        catch (IOException exception)
-        {
-            throw StoreErrors.CannotOpen(Path, $"its lock file '{path}' cannot be created ({exception.Message.ReplaceLineEndings(" ")})", exception);
         }
     }
 
@@ -261,6 +215,9 @@ public sealed class SqliteChatStore : IChatStore
             throw StoreErrors.CannotOpen(Path, ReadOnly);
         }
 
+        // Exclusive before WAL: no shared-memory index is used, and the first write below takes a
+        // lock that this connection keeps until it closes, so no other process can open the file.
+        Execute(connection, "PRAGMA locking_mode=EXCLUSIVE");
         var mode = Convert.ToString(Scalar(connection, "PRAGMA journal_mode=WAL"), CultureInfo.InvariantCulture);
         if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
         {
@@ -271,8 +228,6 @@ public sealed class SqliteChatStore : IChatStore
         // process being killed) but is not fsynced each time (a power cut may lose the last ones).
         Execute(connection, "PRAGMA synchronous=NORMAL");
         Execute(connection, "PRAGMA cache_size=-16384");
-        // Checkpoints are WalCheckpointer's, on its own connection.
-        Execute(connection, "PRAGMA wal_autocheckpoint=0");
         // After a checkpoint the log is reused from its start; this only stops one huge batch from
         // leaving a huge file behind.
         Execute(connection, "PRAGMA journal_size_limit=16777216");
@@ -324,6 +279,8 @@ public sealed class SqliteChatStore : IChatStore
             }
         }
 
+        // The open's write: it takes the exclusive lock that the connection holds from now on.
+        Execute(connection, "UPDATE meta SET value = value WHERE key = 'epoch'");
         Execute(connection, "COMMIT");
 
         _lastId = lastId;
@@ -417,7 +374,6 @@ public sealed class SqliteChatStore : IChatStore
             }
 
             _retained.Commit();
-            _checkpointer?.Committed(_connection);
             _lastId = batch[^1].Id;
             if (trimAge)
             {
@@ -426,28 +382,7 @@ public sealed class SqliteChatStore : IChatStore
         }
     }
 
-    // The first append would otherwise compile the append path (the CLI runs without tiered JIT)
-    // and read the table's last pages from the disk while chats wait: ~10 ms measured. A rolled-back
-    // transaction does both and writes nothing.
-    private static void WarmUp(Statements statements, long lastId)
-    {
-        try
-        {
-            statements.Begin.ExecuteNonQuery();
-            statements.Insert([new StoredChat(lastId + 1, "warm-up", DateTimeOffset.UnixEpoch, "warm-up", "warm-up")]);
-            statements.Delete([lastId + 1]);
-            statements.SetLastId(lastId);
-        }
-        catch (SqliteException)
-        {
-            // A full disk, say: the first real append will report it.
-        }
-        finally
-        {
-            statements.RollBackIfOpen();
-        }
-    }
-
+    // Tests cannot open the file beside the store (it holds it exclusively): they count through it.
     internal long CountRowsForTesting()
     {
         lock (_lock)
@@ -457,21 +392,12 @@ public sealed class SqliteChatStore : IChatStore
         }
     }
 
-    internal int CheckpointsForTesting => _checkpointer?.Checkpoints ?? 0;
-
-    internal int LogRestartsForTesting => _checkpointer?.Restarts ?? 0;
-
     private void Close()
     {
-        _checkpointer?.Dispose();
-        _checkpointer = null;
         _statements?.Dispose();
         _statements = null;
-        // The last connection to close copies what is left of the log and deletes it.
         _connection?.Dispose();
         _connection = null;
-        _lockFile?.Dispose();
-        _lockFile = null;
     }
 
 

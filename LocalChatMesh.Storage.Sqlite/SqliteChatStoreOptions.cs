@@ -34,9 +34,4 @@ public sealed record SqliteChatStoreOptions
     // For tests: caps the database at this many pages (PRAGMA max_page_count), so that "the disk is
     // full" can be provoked without filling a disk. 0 leaves SQLite's default.
     internal long MaxPageCount { get; init; }
-
-    // For tests: how often the background checkpoint runs, and when it restarts the log (WalCheckpointer).
-    internal int CommitsPerCheckpoint { get; init; } = Internal.WalCheckpointer.DefaultCommitsPerCheckpoint;
-
-    internal int CommitsPerRestart { get; init; } = Internal.WalCheckpointer.DefaultCommitsPerRestart;
 }

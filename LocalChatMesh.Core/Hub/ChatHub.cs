@@ -3,7 +3,6 @@ using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
-using System.Security.Cryptography;
 using System.Text;
 using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub.Rooms;
@@ -405,10 +404,10 @@ internal sealed partial class ChatHub : IDisposable
     }
 
     private static bool SessionMatches(string candidate, string held) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(candidate), Encoding.UTF8.GetBytes(held));
+        ConstantTime.Matches(Encoding.UTF8.GetBytes(candidate), Encoding.UTF8.GetBytes(held));
 
-    // 144 random bits, URL-safe: opaque to the client.
-    private static string NewSession() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
+    // 144 random bits, URL-safe: opaque to the client. OsRandom, not RandomNumberGenerator: no OpenSSL.
+    private static string NewSession() => Convert.ToBase64String(OsRandom.GetBytes(18)).Replace('+', '-').Replace('/', '_');
 
     private void SendError(ConnectionState state, string text)
     {

@@ -3,7 +3,6 @@ using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
-using System.Security.Cryptography;
 using System.Text;
 using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub.Rooms;
@@ -37,6 +36,7 @@ internal sealed partial class ChatHub : IDisposable
     private readonly SharedSecret? _secret;
     private readonly Grants _offered;
     private bool _stopping;
+    private bool _disposed;
 
     public ChatHub(BrokerOptions options)
     {
@@ -70,10 +70,7 @@ internal sealed partial class ChatHub : IDisposable
     public void Run(IObservable<IHubConnection> connections)
     {
         _subscriptions.Add(_scheduler.SchedulePeriodic(_options.SlowConsumerCheckInterval, CheckSlowConsumers));
-        _subscriptions.Add(connections
-            .SelectMany(connection => Inputs(new ConnectionState(connection, _options.OutboundHardLimitBytes, Metrics)))
-            .Synchronize(_gate)
-            .Subscribe(Process));
+        _subscriptions.Add(connections.Subscribe(connection => Attach(new ConnectionState(connection, _options.OutboundHardLimitBytes, Metrics))));
     }
 
     /// <summary>
@@ -101,6 +98,7 @@ internal sealed partial class ChatHub : IDisposable
     {
         lock (_gate)
         {
+            _disposed = true;
             _subscriptions.Dispose();
             _events.OnCompleted();
             _events.Dispose();
@@ -150,12 +148,38 @@ internal sealed partial class ChatHub : IDisposable
     private static IReadOnlyList<string> Names(Grants grants) =>
         [.. ChatCapabilities.All.Where(name => (ParseGrants([name]) & grants) != 0)];
 
-    private static IObservable<HubInput> Inputs(ConnectionState state) =>
-        state.Connection.Inbound
-            .Select(message => new HubInput(state, HubInputKind.Message, message, null))
-            .Append(new HubInput(state, HubInputKind.Completed, null, null))
-            .Catch((Exception error) => Observable.Return(new HubInput(state, HubInputKind.Failed, null, error)))
-            .StartWith(new HubInput(state, HubInputKind.Opened, null, null));
+    // Each connection's inputs in order: opened, its messages, then completed or failed. One plain
+    // observer per connection hands them to Process under _gate; an Rx chain (Select, Append,
+    // Catch, StartWith, merged by SelectMany and Synchronize) did the same with ~1.1 KB of
+    // objects per connection and a second lock per message (BENCHMARKS.md, "Memory at rest and
+    // per connection"). The inbound subscription lasts as long as the inbound; once the hub is
+    // disposed, inputs are ignored.
+    private void Attach(ConnectionState state)
+    {
+        var input = new ConnectionInput(this, state);
+        Deliver(new HubInput(state, HubInputKind.Opened, null, null));
+        state.Connection.Inbound.Subscribe(input);
+    }
+
+    private void Deliver(HubInput input)
+    {
+        lock (_gate)
+        {
+            if (!_disposed)
+            {
+                Process(input);
+            }
+        }
+    }
+
+    private sealed class ConnectionInput(ChatHub hub, ConnectionState state) : IObserver<ClientMessage>
+    {
+        public void OnNext(ClientMessage value) => hub.Deliver(new HubInput(state, HubInputKind.Message, value, null));
+
+        public void OnCompleted() => hub.Deliver(new HubInput(state, HubInputKind.Completed, null, null));
+
+        public void OnError(Exception error) => hub.Deliver(new HubInput(state, HubInputKind.Failed, null, error));
+    }
 
     // Runs under _gate, one input at a time. An exception here must not end the Rx pipeline
     // (that would stop the whole broker), so it closes only the connection concerned.
@@ -405,10 +429,10 @@ internal sealed partial class ChatHub : IDisposable
     }
 
     private static bool SessionMatches(string candidate, string held) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(candidate), Encoding.UTF8.GetBytes(held));
+        ConstantTime.Matches(Encoding.UTF8.GetBytes(candidate), Encoding.UTF8.GetBytes(held));
 
-    // 144 random bits, URL-safe: opaque to the client.
-    private static string NewSession() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
+    // 144 random bits, URL-safe: opaque to the client. OsRandom, not RandomNumberGenerator: no OpenSSL.
+    private static string NewSession() => Convert.ToBase64String(OsRandom.GetBytes(18)).Replace('+', '-').Replace('/', '_');
 
     private void SendError(ConnectionState state, string text)
     {

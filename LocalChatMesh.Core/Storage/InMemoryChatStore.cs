@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using LocalChatMesh.Hub;
 
 namespace LocalChatMesh.Storage;
 
@@ -117,8 +117,8 @@ public sealed class InMemoryChatStore : IChatStore
     }
 
 
-    /// <summary>A new epoch: 128 random bits as 32 lowercase hex digits.</summary>
-    internal static string NewEpoch() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    /// <summary>A new epoch: 128 random bits as 32 lowercase hex digits (OsRandom: no OpenSSL at start).</summary>
+    internal static string NewEpoch() => Convert.ToHexStringLower(OsRandom.GetBytes(16));
 
     private void TrimByAge(ChatStoreRetention retention)
     {

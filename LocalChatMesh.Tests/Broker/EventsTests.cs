@@ -66,14 +66,20 @@ public class EventsTests
         var broker = await TestBroker.StartAsync();
         var completed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var subscription = broker.Events.Subscribe(_ => { }, () => completed.TrySetResult());
-        await using var alice = await RawClient.JoinAsync(broker.LocalEndPoint, "alice");
+        // Recorded from before the join: the welcome can reach the client before the hub has
+        // published the lobby's RoomJoinedEvent, so a recorder started after JoinAsync saw it or not.
         using var events = new EventRecorder(broker);
+        await using var alice = await RawClient.JoinAsync(broker.LocalEndPoint, "alice");
+        await events.WaitForAsync<RoomJoinedEvent>(e => e.ConnectionId == 1);
 
         await broker.StopAsync().WaitAsync(RawClient.Deadline);
 
         await completed.Task.WaitAsync(RawClient.Deadline);
         Assert.That(events.Snapshot().Select(Describe), Is.EqualTo(new[]
         {
+            "connected",
+            "ClientJoinedEvent { ConnectionId = 1, Nickname = alice }",
+            "RoomJoinedEvent { ConnectionId = 1, Nickname = alice, Room = lobby }",
             "ClientErrorEvent { ConnectionId = 1, Message = broker shutting down }",
             "RoomLeftEvent { ConnectionId = 1, Nickname = alice, Room = lobby }",
             "ClientDisconnectedEvent { ConnectionId = 1, Nickname = alice, Reason = Shutdown }",

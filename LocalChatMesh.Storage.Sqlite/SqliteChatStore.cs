@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using LocalChatMesh.Storage.Sqlite.Internal;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
@@ -407,8 +406,10 @@ public sealed class SqliteChatStore : IChatStore
             ? null
             : (now - retention.MaxAge).ToUnixTimeMilliseconds();
 
-    // 128 random bits; a new store, or a wiped one, gets a new epoch.
-    private static string NewEpoch() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    // A new store, or a wiped one, gets a new epoch: 122 random bits, from the kernel's generator
+    // through the runtime (Guid.NewGuid), so a broker without TLS does not map OpenSSL for it
+    // (BENCHMARKS.md, "Memory at rest", second pass). 32 lower-case hex digits, as before.
+    private static string NewEpoch() => Guid.NewGuid().ToString("N");
 
     private static void Execute(SqliteConnection connection, string sql)
     {

@@ -17,10 +17,15 @@ namespace LocalChatMesh.Storage.Sqlite;
 /// commit, so a power cut or a kernel crash may lose the last appends (never corrupt the file).
 /// </para>
 /// <para>
-/// One broker per file: the store holds SQLite's exclusive lock from <see cref="OpenAsync"/> until
-/// <see cref="DisposeAsync"/> (<c>locking_mode=EXCLUSIVE</c>, taken by a write at open), so a
-/// second broker, or any other program, fails to open it with a clear message instead of the two
-/// interleaving their ids. The operating system drops the lock when the process dies.
+/// One broker per file: the store holds an exclusive lock on a file beside it (<c>FILE-lock</c>,
+/// left in place when the store closes) from <see cref="OpenAsync"/> until <see cref="DisposeAsync"/>,
+/// so a second store fails to open it with a clear message instead of the two interleaving their
+/// ids. The operating system drops the lock when the process dies. Other programs (the
+/// <c>sqlite3</c> shell) may read the file meanwhile; they must not write to it.
+/// </para>
+/// <para>
+/// Checkpoints (copying the write-ahead log into the file) run on a connection and a thread of
+/// their own; an append waits for one only when the log starts again (WalCheckpointer).
 /// </para>
 /// <para>
 /// Every failure the person running the broker can act on is a <see cref="ChatStoreException"/>
@@ -44,7 +49,9 @@ public sealed class SqliteChatStore : IChatStore
     private readonly Lock _lock = new();
     private readonly Lock _order = new();
     private readonly RetainedMessages _retained = new();
+    private FileStream? _lockFile;
     private SqliteConnection? _connection;
+    private WalCheckpointer? _checkpointer;
     private Statements? _statements;
     private ChatStoreRetention? _retention;
     private long _lastId;
@@ -130,33 +137,71 @@ public sealed class SqliteChatStore : IChatStore
             }
 
             CheckPlace();
-            var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-            {
-                DataSource = Path,
-                Mode = SqliteOpenMode.ReadWriteCreate,
-                // A pooled connection would keep the file, and its lock, open after DisposeAsync.
-                Pooling = false,
-                DefaultTimeout = LockWaitSeconds,
-            }.ToString());
+            var lockFile = TakeLock();
+            var connection = Connect();
+            SqliteConnection? checkpoints = null;
             try
             {
                 connection.Open();
                 var snapshot = OpenDatabase(connection, retention);
+                checkpoints = Connect();
+                checkpoints.Open();
+                Execute(checkpoints, $"PRAGMA busy_timeout={(LockWaitSeconds * 1000).ToString(CultureInfo.InvariantCulture)}");
+                // A connection finds the file in WAL mode on its first read; before that it cannot checkpoint.
+                Scalar(checkpoints, "PRAGMA journal_mode");
                 _statements = new Statements(connection);
+                _checkpointer = new WalCheckpointer(connection, checkpoints, _options.FramesPerCheckpoint, _options.FramesPerRestart);
                 _connection = connection;
+                _lockFile = lockFile;
                 _retention = retention;
                 return snapshot;
             }
-            catch (SqliteException exception)
+            catch (Exception exception)
             {
+                checkpoints?.Dispose();
                 connection.Dispose();
-                throw StoreErrors.From(exception, Path, writing: false);
-            }
-            catch
-            {
-                connection.Dispose();
+                lockFile.Dispose();
+                if (exception is SqliteException sqlite)
+                {
+                    throw StoreErrors.From(sqlite, Path, writing: false);
+                }
+
                 throw;
             }
+        }
+    }
+
+    private SqliteConnection Connect() => new(new SqliteConnectionStringBuilder
+    {
+        DataSource = Path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        // A pooled connection would keep the file open after DisposeAsync.
+        Pooling = false,
+        DefaultTimeout = LockWaitSeconds,
+    }.ToString());
+
+    // One broker per store. SQLite's own exclusive locking mode would do it, but it also shuts out
+    // the second connection that checkpoints; and a lock on the database file itself would be
+    // dropped with SQLite's POSIX locks whenever any descriptor of it is closed in this process.
+    private FileStream TakeLock()
+    {
+        var path = Path + "-lock";
+        try
+        {
+            // FileShare.None is an exclusive flock on Unix, held until the stream is disposed.
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (UnauthorizedAccessException exception)
+        {
+            throw StoreErrors.CannotOpen(Path, ReadOnly, exception);
+        }
+        catch (IOException exception) when (File.Exists(path))
+        {
+            throw StoreErrors.InUse(Path, exception);
+        }
+        catch (IOException exception)
+        {
+            throw StoreErrors.CannotOpen(Path, $"its lock file '{path}' cannot be created ({exception.Message.ReplaceLineEndings(" ")})", exception);
         }
     }
 
@@ -214,9 +259,6 @@ public sealed class SqliteChatStore : IChatStore
             throw StoreErrors.CannotOpen(Path, ReadOnly);
         }
 
-        // Exclusive before WAL: no shared-memory index is used, and the first write below takes a
-        // lock that this connection keeps until it closes, so no other process can open the file.
-        Execute(connection, "PRAGMA locking_mode=EXCLUSIVE");
         var mode = Convert.ToString(Scalar(connection, "PRAGMA journal_mode=WAL"), CultureInfo.InvariantCulture);
         if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
         {
@@ -227,6 +269,8 @@ public sealed class SqliteChatStore : IChatStore
         // process being killed) but is not fsynced each time (a power cut may lose the last ones).
         Execute(connection, "PRAGMA synchronous=NORMAL");
         Execute(connection, "PRAGMA cache_size=-16384");
+        // Checkpoints are WalCheckpointer's, on its own connection (it replaces SQLite's WAL hook).
+        Execute(connection, "PRAGMA wal_autocheckpoint=0");
         // After a checkpoint the log is reused from its start; this only stops one huge batch from
         // leaving a huge file behind.
         Execute(connection, "PRAGMA journal_size_limit=16777216");
@@ -278,8 +322,6 @@ public sealed class SqliteChatStore : IChatStore
             }
         }
 
-        // The open's write: it takes the exclusive lock that the connection holds from now on.
-        Execute(connection, "UPDATE meta SET value = value WHERE key = 'epoch'");
         Execute(connection, "COMMIT");
 
         _lastId = lastId;
@@ -373,6 +415,7 @@ public sealed class SqliteChatStore : IChatStore
             }
 
             _retained.Commit();
+            _checkpointer?.Committed();
             _lastId = batch[^1].Id;
             if (trimAge)
             {
@@ -381,7 +424,6 @@ public sealed class SqliteChatStore : IChatStore
         }
     }
 
-    // Tests cannot open the file beside the store (it holds it exclusively): they count through it.
     internal long CountRowsForTesting()
     {
         lock (_lock)
@@ -391,12 +433,21 @@ public sealed class SqliteChatStore : IChatStore
         }
     }
 
+    internal int CheckpointsForTesting => _checkpointer?.Checkpoints ?? 0;
+
+    internal int LogRestartsForTesting => _checkpointer?.Restarts ?? 0;
+
     private void Close()
     {
+        _checkpointer?.Dispose();
+        _checkpointer = null;
         _statements?.Dispose();
         _statements = null;
+        // The last connection to close copies what is left of the log and deletes it.
         _connection?.Dispose();
         _connection = null;
+        _lockFile?.Dispose();
+        _lockFile = null;
     }
 
 
@@ -406,9 +457,7 @@ public sealed class SqliteChatStore : IChatStore
             ? null
             : (now - retention.MaxAge).ToUnixTimeMilliseconds();
 
-    // A new store, or a wiped one, gets a new epoch: 122 random bits, from the kernel's generator
-    // through the runtime (Guid.NewGuid), so a broker without TLS does not map OpenSSL for it
-    // (BENCHMARKS.md, "Memory at rest", second pass). 32 lower-case hex digits, as before.
+    // 128 random bits; a new store, or a wiped one, gets a new epoch.
     private static string NewEpoch() => Guid.NewGuid().ToString("N");
 
     private static void Execute(SqliteConnection connection, string sql)

@@ -34,4 +34,9 @@ public sealed record SqliteChatStoreOptions
     // For tests: caps the database at this many pages (PRAGMA max_page_count), so that "the disk is
     // full" can be provoked without filling a disk. 0 leaves SQLite's default.
     internal long MaxPageCount { get; init; }
+
+    // For tests: how often the background checkpoint runs, and when it restarts the log (WalCheckpointer).
+    internal int FramesPerCheckpoint { get; init; } = Internal.WalCheckpointer.DefaultFramesPerCheckpoint;
+
+    internal int FramesPerRestart { get; init; } = Internal.WalCheckpointer.DefaultFramesPerRestart;
 }

@@ -113,8 +113,7 @@ internal sealed partial class ChatHub
     {
         var batch = new ClusterChatBatch(Room.Lobby, [new ClusterChat("warm", "up/0", "up")]);
         JsonSerializer.Deserialize(JsonSerializer.SerializeToUtf8Bytes(batch, ClusterJsonContext.Default.ClusterChatBatch), ClusterJsonContext.Default.ClusterChatBatch);
-        var presence = new ClusterPresencePayload(Room.Lobby, "warm", "up/0", Joined: true);
-        JsonSerializer.Deserialize(JsonSerializer.SerializeToUtf8Bytes(presence, ClusterJsonContext.Default.ClusterPresencePayload), ClusterJsonContext.Default.ClusterPresencePayload);
+        JsonSerializer.Deserialize(ClusterPresencePayload.Encode(Room.Lobby, "warm", "up/0", joined: true), ClusterJsonContext.Default.ClusterPresencePayload);
     }
 
     // ---- reading: the cluster's order, applied to the replica ----
@@ -265,7 +264,7 @@ internal sealed partial class ChatHub
                 {
                     membership.AnnouncedAt = now;
                     var room = membership.Room;
-                    var payload = JsonSerializer.SerializeToUtf8Bytes(new ClusterPresencePayload(room.Name, state.Nickname!, state.MemberId, true), ClusterJsonContext.Default.ClusterPresencePayload);
+                    var payload = ClusterPresencePayload.Encode(room.Name, state.Nickname!, state.MemberId, joined: true);
                     Enqueue(new ClusterAppend(ClusterAppendKind.Refresh, ClusterRoomKey(room.Name), state.NicknameKey, payload, null, null, null));
                 }
             }
@@ -274,7 +273,7 @@ internal sealed partial class ChatHub
 
     private void AppendClusterPresence(ConnectionState state, Room room, bool joined)
     {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new ClusterPresencePayload(room.Name, state.Nickname!, state.MemberId, joined), ClusterJsonContext.Default.ClusterPresencePayload);
+        var payload = ClusterPresencePayload.Encode(room.Name, state.Nickname!, state.MemberId, joined);
         var roomKey = ClusterRoomKey(room.Name);
         Enqueue(new ClusterAppend(ClusterAppendKind.Presence, roomKey, state.NicknameKey, payload, joined ? null : $"left:{state.MemberId}:{roomKey}", state, joined ? room.Name : null));
     }
@@ -561,8 +560,7 @@ internal sealed partial class ChatHub
             {
                 if (room.Roster.TryGetValue(reservation.NicknameKey, out var entry) && entry.Member.StartsWith(prefix, StringComparison.Ordinal))
                 {
-                    var payload = new ClusterPresencePayload(room.Name, entry.Nickname, entry.Member, Joined: false);
-                    leaves.Add((ClusterRoomKey(room.Name), JsonSerializer.SerializeToUtf8Bytes(payload, ClusterJsonContext.Default.ClusterPresencePayload)));
+                    leaves.Add((ClusterRoomKey(room.Name), ClusterPresencePayload.Encode(room.Name, entry.Nickname, entry.Member, joined: false)));
                 }
             }
         }
@@ -772,7 +770,12 @@ internal sealed record ClusterChatBatch(string Room, List<ClusterChat> Chats);
 internal sealed record ClusterChat(string Nickname, string Member, string Text);
 
 /// <summary>A join or leave as brokers append it to the cluster.</summary>
-internal sealed record ClusterPresencePayload(string Room, string Nickname, string Member, bool Joined);
+internal sealed record ClusterPresencePayload(string Room, string Nickname, string Member, bool Joined)
+{
+    /// <summary>The payload as every broker appends it.</summary>
+    public static byte[] Encode(string room, string nickname, string member, bool joined) =>
+        JsonSerializer.SerializeToUtf8Bytes(new ClusterPresencePayload(room, nickname, member, joined), ClusterJsonContext.Default.ClusterPresencePayload);
+}
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ClusterChatBatch))]

@@ -279,7 +279,79 @@ public class SqliteChatStoreTests
         Assert.That(() => new SqliteChatStore(" "), Throws.ArgumentException);
     }
 
-    // The store holds the file exclusively, so rows are counted through its own connection.
+    [Test]
+    public async Task Under_appends_without_a_pause_the_log_is_copied_and_starts_again()
+    {
+        // SQLite's automatic checkpoint is off, and a checkpoint beside a writer that never pauses
+        // never finds the whole log copied: without the writer's own restart the log would only grow.
+        var path = _directory.File();
+        var options = new SqliteChatStoreOptions { FramesPerCheckpoint = 8, FramesPerRestart = 256 };
+        var id = 1L;
+        await using (var store = new SqliteChatStore(path, options))
+        {
+            await store.OpenAsync(KeepAll);
+            await store.AppendAsync(StoreDirectory.Chats(id, 2));
+            id += 2;
+            var firstSalt = LogSalt(path);
+
+            // The restart waits for the background checkpoint in progress (its fsyncs): a slow disk
+            // makes it late, never skipped.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while ((store.LogRestartsForTesting < 2 || id < 6000) && DateTime.UtcNow < deadline)
+            {
+                await store.AppendAsync(StoreDirectory.Chats(id, 2, id % 4 == 1 ? "lobby" : "dev"));
+                id += 2;
+            }
+
+            Assert.That(store.LogRestartsForTesting, Is.GreaterThanOrEqualTo(2));
+            Assert.That(store.CheckpointsForTesting, Is.GreaterThan(store.LogRestartsForTesting));
+            // A restarted log gets new salts in its header (https://www.sqlite.org/fileformat.html#walformat).
+            Assert.That(LogSalt(path), Is.Not.EqualTo(firstSalt));
+            Assert.That(CountRows(path, store), Is.EqualTo(id - 1));
+        }
+
+        await using var reopened = new SqliteChatStore(path);
+        var snapshot = await reopened.OpenAsync(KeepAll);
+        Assert.That(snapshot.LastId, Is.EqualTo(id - 1));
+        Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(Enumerable.Range(1, (int)(id - 1)).Select(i => (long)i)));
+    }
+
+    [Test]
+    public async Task What_was_appended_reaches_the_database_file_once_the_store_is_idle()
+    {
+        var path = _directory.File();
+        await using var store = new SqliteChatStore(path);
+        await store.OpenAsync(KeepAll);
+        await store.AppendAsync(StoreDirectory.Chats(1, 5));
+
+        // One commit is far below the commits that trigger a checkpoint; idleness does it (~1 s).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (store.CheckpointsForTesting == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.That(store.CheckpointsForTesting, Is.GreaterThan(0));
+        // A copy of the database file alone (no log beside it) has the rows.
+        var copy = _directory.File("copy.db");
+        File.Copy(path, copy);
+        using var connection = new SqliteConnection($"Data Source={copy};Pooling=False");
+        connection.Open();
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT count(*) FROM chat";
+        Assert.That(count.ExecuteScalar(), Is.EqualTo(5L));
+    }
+
+    // Salt-1 and salt-2 of the write-ahead log's header (bytes 16-23).
+    private static string LogSalt(string path)
+    {
+        using var log = new FileStream(path + "-wal", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var header = new byte[32];
+        log.ReadExactly(header);
+        return Convert.ToHexString(header, 16, 8);
+    }
+
+    // Rows are counted through the store's own connection.
     private static long CountRows(string path, SqliteChatStore store)
     {
         Assert.That(store.Path, Is.EqualTo(Path.GetFullPath(path)));

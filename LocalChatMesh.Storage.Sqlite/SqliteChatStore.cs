@@ -144,13 +144,21 @@ public sealed class SqliteChatStore : IChatStore
             {
                 connection.Open();
                 var snapshot = OpenDatabase(connection, retention);
-                checkpoints = Connect();
-                checkpoints.Open();
-                Execute(checkpoints, $"PRAGMA busy_timeout={(LockWaitSeconds * 1000).ToString(CultureInfo.InvariantCulture)}");
-                // A connection finds the file in WAL mode on its first read; before that it cannot checkpoint.
-                Scalar(checkpoints, "PRAGMA journal_mode");
+                if (WalCheckpointer.Supported)
+                {
+                    checkpoints = Connect();
+                    checkpoints.Open();
+                    Execute(checkpoints, $"PRAGMA busy_timeout={(LockWaitSeconds * 1000).ToString(CultureInfo.InvariantCulture)}");
+                    // A connection finds the file in WAL mode on its first read; before that it cannot checkpoint.
+                    Scalar(checkpoints, "PRAGMA journal_mode");
+                }
+
                 _statements = new Statements(connection);
-                _checkpointer = new WalCheckpointer(connection, checkpoints, _options.FramesPerCheckpoint, _options.FramesPerRestart);
+                if (checkpoints is not null)
+                {
+                    _checkpointer = new WalCheckpointer(connection, checkpoints, _options.FramesPerCheckpoint, _options.FramesPerRestart);
+                }
+
                 _connection = connection;
                 _lockFile = lockFile;
                 _retention = retention;
@@ -270,7 +278,10 @@ public sealed class SqliteChatStore : IChatStore
         Execute(connection, "PRAGMA synchronous=NORMAL");
         Execute(connection, "PRAGMA cache_size=-16384");
         // Checkpoints are WalCheckpointer's, on its own connection (it replaces SQLite's WAL hook).
-        Execute(connection, "PRAGMA wal_autocheckpoint=0");
+        if (WalCheckpointer.Supported)
+        {
+            Execute(connection, "PRAGMA wal_autocheckpoint=0");
+        }
         // After a checkpoint the log is reused from its start; this only stops one huge batch from
         // leaving a huge file behind.
         Execute(connection, "PRAGMA journal_size_limit=16777216");

@@ -66,6 +66,13 @@ internal sealed class WalCheckpointer : IDisposable
         Copied,
     }
 
+    /// <summary>
+    /// Whether the SQLite library behind SQLitePCLRaw is the bundled e_sqlite3 that the WAL hook is
+    /// called in. An app that swapped the provider (a system SQLite, SQLCipher) keeps SQLite's own
+    /// automatic checkpoint instead.
+    /// </summary>
+    public static bool Supported { get; } = raw.GetNativeLibraryName() == "e_sqlite3";
+
     /// <summary>Checkpoints run so far (for tests).</summary>
     internal int Checkpoints => Volatile.Read(ref _checkpoints);
 

@@ -252,15 +252,8 @@ public sealed class ClusterBrokerTests : NatsServerTests
         var stream = cluster.Engines[0];
         var firstJoin = await stream.GetLastSequenceAsync(CancellationToken.None);
 
-        // Wait until the stream holds nothing from alice's first join: only what came after it, if anything.
-        var deadline = DateTime.UtcNow + Deadline + age;
-        var first = await FirstSequenceAsync(stream);
-        while (first != 0 && first <= firstJoin && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(250);
-            first = await FirstSequenceAsync(stream);
-        }
-
+        // The stream holds nothing from alice's first join: only what came after it, if anything.
+        var first = await AgedOutAsync(stream, firstJoin, age);
         Assert.That(first, Is.Zero.Or.GreaterThan(firstJoin), "the first join aged out of the stream");
         var late = await cluster.AddBrokerAsync();
         await using var bob = await ChatClient.ConnectAsync(late.LocalEndPoint, "bob", V2).WaitAsync(Deadline);
@@ -280,17 +273,40 @@ public sealed class ClusterBrokerTests : NatsServerTests
             await dev.SendAsync("soon forgotten");
         }
 
-        var deadline = DateTime.UtcNow + Deadline + age;
-        while (await FirstSequenceAsync(cluster.Engines[0]) != 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(250);
-        }
+        Assert.That(await AgedOutAsync(cluster.Engines[0], long.MaxValue, age), Is.Zero, "everything aged out of the stream");
 
         // Nothing is held, though the stream's last sequence is not 0: there is nothing to wait for.
         var late = await cluster.AddBrokerAsync().WaitAsync(Deadline);
         await using var bob = await ChatClient.ConnectAsync(late.LocalEndPoint, "bob", V2).WaitAsync(Deadline);
         var bobDev = await bob.JoinAsync("dev", new ChatJoinOptions { History = 10 }).WaitAsync(Deadline);
         Assert.That(bobDev.Participants, Is.Empty);
+    }
+
+    // alice on the first broker and bob on the second, both in dev, bob seen by alice. The caller
+    // disposes alice; bob is the one whose broker goes away.
+    private static async Task<(ChatClient Alice, ChatRoom Dev, ChatClient Bob)> AliceAndBobInDevAsync(ClusterOfBrokers cluster)
+    {
+        var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
+        var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
+        var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
+        await bob.JoinAsync("dev").WaitAsync(Deadline);
+        await dev.ParticipantsChanged.StartWith(dev.Participants).FirstAsync(list => list.Contains("bob")).ToTask().WaitAsync(Deadline);
+        return (alice, dev, bob);
+    }
+
+    // Polls (JetStream has no event for an age-out) until the stream holds nothing at or before
+    // `through`; returns the oldest sequence it holds then (0: none).
+    private static async Task<long> AgedOutAsync(NatsClusterEngine engine, long through, TimeSpan age)
+    {
+        var deadline = DateTime.UtcNow + Deadline + age;
+        var first = await FirstSequenceAsync(engine);
+        while (first != 0 && first <= through && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+            first = await FirstSequenceAsync(engine);
+        }
+
+        return first;
     }
 
     // The oldest sequence the cluster's stream still holds (0: none, nothing came within 5 s).
@@ -315,11 +331,8 @@ public sealed class ClusterBrokerTests : NatsServerTests
     public async Task A_stopped_broker_frees_its_clients_nicknames_and_the_others_see_them_leave()
     {
         await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
-        await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
-        var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
-        var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
-        await bob.JoinAsync("dev").WaitAsync(Deadline);
-        await dev.ParticipantsChanged.StartWith(dev.Participants).FirstAsync(list => list.Contains("bob")).ToTask().WaitAsync(Deadline);
+        var (alice, dev, bob) = await AliceAndBobInDevAsync(cluster);
+        await using var _ = alice;
 
         var bobLeaves = dev.ParticipantsChanged.FirstAsync(list => !list.Contains("bob")).ToTask();
         await cluster[1].StopAsync();
@@ -334,11 +347,8 @@ public sealed class ClusterBrokerTests : NatsServerTests
     public async Task A_dead_brokers_members_leave_within_the_heartbeat_timeout()
     {
         await using var cluster = await ClusterOfBrokers.StartAsync(Server, 2);
-        await using var alice = await ChatClient.ConnectAsync(cluster[0].LocalEndPoint, "alice", V2).WaitAsync(Deadline);
-        var dev = await alice.JoinAsync("dev").WaitAsync(Deadline);
-        var bob = await ChatClient.ConnectAsync(cluster[1].LocalEndPoint, "bob", V2).WaitAsync(Deadline);
-        await bob.JoinAsync("dev").WaitAsync(Deadline);
-        await dev.ParticipantsChanged.StartWith(dev.Participants).FirstAsync(list => list.Contains("bob")).ToTask().WaitAsync(Deadline);
+        var (alice, dev, bob) = await AliceAndBobInDevAsync(cluster);
+        await using var _ = alice;
 
         // The engine goes without a goodbye (as in a crash); its broker can no longer reach the cluster.
         var bobLeaves = dev.ParticipantsChanged.FirstAsync(list => !list.Contains("bob")).ToTask();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using LocalChatMesh.Storage.Sqlite.Internal;
 using Microsoft.Data.Sqlite;
@@ -35,7 +36,14 @@ namespace LocalChatMesh.Storage.Sqlite;
 public sealed class SqliteChatStore : IChatStore
 {
     /// <summary>The schema this code writes and reads (<c>PRAGMA user_version</c>).</summary>
-    internal const int SchemaVersion = 1;
+    /// <remarks>
+    /// 2: <c>meta.last_id</c> is a lower bound (the highest id is the larger of it and the newest
+    /// row's), written only when open deletes rows (an append never deletes its newest row): one
+    /// page less per commit. A version-1 file, where it is
+    /// exact, is read the same way and marked 2 when opened; a version-1 broker refuses a version-2
+    /// file instead of taking an id that is already in it.
+    /// </remarks>
+    internal const int SchemaVersion = 2;
 
     /// <summary>Marks the file as a Local Chat Mesh store (<c>PRAGMA application_id</c>): "LCMS".</summary>
     internal const int ApplicationId = 0x4C434D53;
@@ -49,6 +57,10 @@ public sealed class SqliteChatStore : IChatStore
     private readonly Lock _lock = new();
     private readonly Lock _order = new();
     private readonly RetainedMessages _retained = new();
+
+    // Rows beyond the count limit, dropped from the retained set but not deleted from the file yet:
+    // deleted together once there are DeletesPerWrite of them, on each age check, and at close.
+    private readonly List<long> _unwritten = [];
     private FileStream? _lockFile;
     private SqliteConnection? _connection;
     private WalCheckpointer? _checkpointer;
@@ -276,6 +288,9 @@ public sealed class SqliteChatStore : IChatStore
         // WAL + NORMAL: a commit reaches the operating system before it completes (it survives the
         // process being killed) but is not fsynced each time (a power cut may lose the last ones).
         Execute(connection, "PRAGMA synchronous=NORMAL");
+        // Appends run BEGIN IMMEDIATE through SQLite directly, so SQLite's own busy handler is what
+        // waits (as Microsoft.Data.Sqlite's retries did) if a reader of the file is recovering it.
+        Execute(connection, $"PRAGMA busy_timeout={(LockWaitSeconds * 1000).ToString(CultureInfo.InvariantCulture)}");
         Execute(connection, "PRAGMA cache_size=-16384");
         // Checkpoints are WalCheckpointer's, on its own connection (it replaces SQLite's WAL hook).
         if (WalCheckpointer.Supported)
@@ -317,12 +332,25 @@ public sealed class SqliteChatStore : IChatStore
             throw StoreErrors.NotAStore(Path, "its epoch or last id is missing");
         }
 
-        var lastId = Convert.ToInt64(lastIdValue, CultureInfo.InvariantCulture);
         var now = _options.TimeProvider.GetUtcNow();
         var all = ReadAll(connection);
+        // Schema 2: meta holds the last id only as of the last transaction that deleted the newest row.
+        var lastId = Math.Max(Convert.ToInt64(lastIdValue, CultureInfo.InvariantCulture), all.Count == 0 ? 0 : all[^1].Id);
+        if (version < SchemaVersion)
+        {
+            Execute(connection, $"PRAGMA user_version={SchemaVersion.ToString(CultureInfo.InvariantCulture)}");
+        }
+
         var dropped = _retained.Load(all, retention, OldestKept(retention, now));
         if (dropped.Count > 0)
         {
+            using (var setLastId = connection.CreateCommand())
+            {
+                setLastId.CommandText = "UPDATE meta SET value = $last WHERE key = 'last_id'";
+                setLastId.Parameters.AddWithValue("$last", lastId);
+                setLastId.ExecuteNonQuery();
+            }
+
             using var delete = connection.CreateCommand();
             delete.CommandText = "DELETE FROM chat WHERE id = $id";
             var id = delete.Parameters.Add("$id", SqliteType.Integer);
@@ -404,18 +432,32 @@ public sealed class SqliteChatStore : IChatStore
             var statements = _statements;
             var now = _options.TimeProvider.GetUtcNow();
             var trimAge = now >= _nextAgeTrim;
-            var deletes = _retained.Plan(batch, _retention.MaxMessagesPerRoom, trimAge ? OldestKept(_retention, now) : null);
+            var planned = _retained.Plan(batch, _retention.MaxMessagesPerRoom, trimAge ? OldestKept(_retention, now) : null);
+
+            // Deleting a room's oldest rows writes a page of its own (the table's first pages, while
+            // inserts go to its last one), so the count limit's deletes wait for a few hundred.
+            var unwritten = _unwritten.Count;
+            _unwritten.AddRange(planned);
+            var deletes = trimAge || _unwritten.Count >= _options.DeletesPerWrite;
+            var newest = batch[^1].Id;
             try
             {
-                statements.Begin.ExecuteNonQuery();
+                statements.Begin();
                 statements.Insert(batch);
-                statements.Delete(deletes);
-                statements.SetLastId(batch[^1].Id);
-                statements.Commit.ExecuteNonQuery();
+                if (deletes)
+                {
+                    // Never the newest row (Plan keeps each batch's newest message), which therefore
+                    // tells the last id: meta is written only when open deletes rows (schema 2).
+                    Debug.Assert(!_unwritten.Contains(newest), "an append deleted its newest message");
+                    statements.Delete(_unwritten);
+                }
+
+                statements.Commit();
             }
             catch (Exception exception)
             {
                 statements.RollBackIfOpen();
+                _unwritten.RemoveRange(unwritten, _unwritten.Count - unwritten);
                 if (exception is SqliteException sqlite)
                 {
                     var error = StoreErrors.From(sqlite, Path, writing: true);
@@ -427,11 +469,38 @@ public sealed class SqliteChatStore : IChatStore
 
             _retained.Commit();
             _checkpointer?.Committed();
-            _lastId = batch[^1].Id;
+            _lastId = newest;
+            if (deletes)
+            {
+                _unwritten.Clear();
+            }
+
             if (trimAge)
             {
                 _nextAgeTrim = now + _options.AgeTrimInterval;
             }
+        }
+    }
+
+    // At close: the deletes still waiting, so that the file holds what is retained. Best effort:
+    // the next open applies retention again anyway.
+    private void WriteDeletes()
+    {
+        if (_unwritten.Count == 0 || _statements is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _statements.Begin();
+            _statements.Delete(_unwritten);
+            _statements.Commit();
+            _unwritten.Clear();
+        }
+        catch (SqliteException)
+        {
+            _statements.RollBackIfOpen();
         }
     }
 
@@ -450,6 +519,7 @@ public sealed class SqliteChatStore : IChatStore
 
     private void Close()
     {
+        WriteDeletes();
         _checkpointer?.Dispose();
         _checkpointer = null;
         _statements?.Dispose();

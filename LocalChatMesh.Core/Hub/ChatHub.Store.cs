@@ -16,7 +16,10 @@ internal sealed partial class ChatHub
     /// <summary>Chats waiting for the next commit beyond which readers pause (TCP backpressure on the senders).</summary>
     internal const int MaxPendingChats = 10_000;
 
-    private List<PendingChat> _pending = [];
+    // Chats accepted since the last commit began, and who sent each (same index): the list goes to
+    // the store as it is.
+    private List<StoredChat> _pending = [];
+    private List<ConnectionState> _senders = [];
     private Task _committing = Task.CompletedTask;
     private bool _commitRunning;
     private bool _storePressing;
@@ -68,7 +71,8 @@ internal sealed partial class ChatHub
     // Under the lock: the chat has its id and time; it reaches the room once it is committed.
     private void Store(ConnectionState sender, Room room, long id, string text)
     {
-        _pending.Add(new PendingChat(sender, room.Name, id, _scheduler.Now, sender.Nickname!, text));
+        _pending.Add(new StoredChat(id, room.Name, _scheduler.Now, sender.Nickname!, text));
+        _senders.Add(sender);
         if (_pending.Count > MaxPendingChats && !_storePressing)
         {
             _storePressing = true;
@@ -86,7 +90,8 @@ internal sealed partial class ChatHub
         _commitRunning = true;
         while (true)
         {
-            List<PendingChat> batch;
+            List<StoredChat> batch;
+            List<ConnectionState> senders;
             lock (_gate)
             {
                 if (_pending.Count == 0)
@@ -102,13 +107,15 @@ internal sealed partial class ChatHub
                 }
 
                 batch = _pending;
+                senders = _senders;
                 _pending = [];
+                _senders = [];
             }
 
             string? failure = null;
             try
             {
-                await _options.Store!.AppendAsync([.. batch.Select(chat => new StoredChat(chat.Id, chat.RoomName, chat.Time, chat.Nickname, chat.Text))]).ConfigureAwait(false);
+                await _options.Store!.AppendAsync(batch).ConfigureAwait(false);
             }
             catch (Exception exception) when (exception is not OutOfMemoryException)
             {
@@ -118,29 +125,30 @@ internal sealed partial class ChatHub
 
             lock (_gate)
             {
-                foreach (var chat in batch)
+                for (var i = 0; i < batch.Count; i++)
                 {
                     if (failure is null)
                     {
-                        Deliver(chat);
+                        Deliver(senders[i], batch[i]);
                     }
-                    else if (chat.Sender.Phase == ConnectionPhase.Joined)
+                    else if (senders[i].Phase == ConnectionPhase.Joined)
                     {
-                        SendError(chat.Sender, $"message not delivered: the broker could not store it ({failure})");
+                        SendError(senders[i], $"message not delivered: the broker could not store it ({failure})");
                     }
                 }
             }
         }
     }
 
-    private void Deliver(PendingChat chat)
+    private void Deliver(ConnectionState sender, StoredChat chat)
     {
         // The room may have gone (everybody left) while the chat was being committed: it exists again now.
-        var room = GetOrCreateRoom(chat.RoomName) ?? new Room(chat.RoomName);
+        var room = GetOrCreateRoom(chat.Room) ?? new Room(chat.Room);
         var entry = new ChatEntry(room, chat.Id, chat.Time, chat.Nickname, chat.Text);
         Append(room, entry);
-        Publish(new ChatEvent(chat.Sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = chat.Id });
+        if (_events.HasObservers)
+        {
+            Publish(new ChatEvent(sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = chat.Id });
+        }
     }
-
-    private sealed record PendingChat(ConnectionState Sender, string RoomName, long Id, DateTimeOffset Time, string Nickname, string Text);
 }

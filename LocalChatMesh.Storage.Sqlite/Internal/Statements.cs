@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -5,54 +6,46 @@ namespace LocalChatMesh.Storage.Sqlite.Internal;
 
 /// <summary>
 /// The prepared statements an append runs, compiled once per open and reused for every batch with
-/// only their parameter values changed. The two that run once per message (insert, delete) are
-/// bound by position through SQLitePCL directly, under Microsoft.Data.Sqlite's own connection:
-/// its per-execution binding (a lookup by parameter name each time) was most of the cost of an
-/// append (BENCHMARKS.md, "Store").
+/// only their parameter values changed. They are run through SQLitePCL directly, under
+/// Microsoft.Data.Sqlite's own connection: its per-execution work (a data reader per command, a
+/// lookup by parameter name for every value) was most of the cost of an append (BENCHMARKS.md,
+/// "Store").
 /// </summary>
 internal sealed class Statements : IDisposable
 {
     private readonly SqliteConnection _connection;
+    private readonly sqlite3_stmt _begin;
+    private readonly sqlite3_stmt _commit;
+    private readonly sqlite3_stmt _rollback;
     private readonly sqlite3_stmt _insert;
-    private readonly SqliteCommand _setLastId;
-    private readonly SqliteParameter _lastId;
     private readonly sqlite3_stmt _delete;
-    private readonly SqliteCommand _rollback;
+    private byte[] _utf8 = new byte[1024];
 
     public Statements(SqliteConnection connection)
     {
         _connection = connection;
-        Begin = Prepare("BEGIN IMMEDIATE");
-        Commit = Prepare("COMMIT");
+        _begin = Prepare("BEGIN IMMEDIATE");
+        _commit = Prepare("COMMIT");
         _rollback = Prepare("ROLLBACK");
-
-        _insert = PrepareRaw("INSERT INTO chat (id, room, time, nickname, text) VALUES (?1, ?2, ?3, ?4, ?5)");
-        _setLastId = Prepare("UPDATE meta SET value = $last WHERE key = 'last_id'",
-            _lastId = new SqliteParameter("$last", SqliteType.Integer));
-        _delete = PrepareRaw("DELETE FROM chat WHERE id = ?1");
+        _insert = Prepare("INSERT INTO chat (id, room, time, nickname, text) VALUES (?1, ?2, ?3, ?4, ?5)");
+        _delete = Prepare("DELETE FROM chat WHERE id = ?1");
     }
 
-    public SqliteCommand Begin { get; }
+    public void Begin() => Step(_begin);
 
-    public SqliteCommand Commit { get; }
+    public void Commit() => Step(_commit);
 
     public void Insert(IReadOnlyList<StoredChat> batch)
     {
         foreach (var chat in batch)
         {
             Check(raw.sqlite3_bind_int64(_insert, 1, chat.Id));
-            Check(raw.sqlite3_bind_text(_insert, 2, chat.Room));
+            BindText(_insert, 2, chat.Room);
             Check(raw.sqlite3_bind_int64(_insert, 3, chat.Time.ToUnixTimeMilliseconds()));
-            Check(raw.sqlite3_bind_text(_insert, 4, chat.Nickname));
-            Check(raw.sqlite3_bind_text(_insert, 5, chat.Text));
+            BindText(_insert, 4, chat.Nickname);
+            BindText(_insert, 5, chat.Text);
             Step(_insert);
         }
-    }
-
-    public void SetLastId(long lastId)
-    {
-        _lastId.Value = lastId;
-        _setLastId.ExecuteNonQuery();
     }
 
     public void Delete(List<long> ids)
@@ -71,7 +64,7 @@ internal sealed class Statements : IDisposable
         {
             try
             {
-                _rollback.ExecuteNonQuery();
+                Step(_rollback);
             }
             catch (SqliteException)
             {
@@ -82,15 +75,14 @@ internal sealed class Statements : IDisposable
 
     public void Dispose()
     {
-        Begin.Dispose();
-        Commit.Dispose();
+        _begin.Dispose();
+        _commit.Dispose();
         _rollback.Dispose();
         _insert.Dispose();
-        _setLastId.Dispose();
         _delete.Dispose();
     }
 
-    private sqlite3_stmt PrepareRaw(string sql)
+    private sqlite3_stmt Prepare(string sql)
     {
         Check(raw.sqlite3_prepare_v2(_connection.Handle, sql, out var statement));
         return statement;
@@ -108,20 +100,25 @@ internal sealed class Statements : IDisposable
         }
     }
 
+    // SQLitePCL's string overload allocates an array per value; SQLite copies the bytes it is given
+    // (SQLITE_TRANSIENT), so one buffer serves every value in turn.
+    private void BindText(sqlite3_stmt statement, int index, string value)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(value.Length);
+        if (_utf8.Length < length)
+        {
+            _utf8 = new byte[Math.Max(length, _utf8.Length * 2)];
+        }
+
+        var written = Encoding.UTF8.GetBytes(value, _utf8);
+        Check(raw.sqlite3_bind_text(statement, index, _utf8.AsSpan(0, written)));
+    }
+
     private void Check(int rc)
     {
         if (rc != raw.SQLITE_OK)
         {
             SqliteException.ThrowExceptionForRC(rc, _connection.Handle);
         }
-    }
-
-    private SqliteCommand Prepare(string sql, params SqliteParameter[] parameters)
-    {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        command.Parameters.AddRange(parameters);
-        command.Prepare();
-        return command;
     }
 }

@@ -71,12 +71,12 @@ public class SqliteChatStoreFailureTests
             await store.OpenAsync(ChatStoreRetention.Default);
         }
 
-        ExecuteRaw(path, "PRAGMA user_version = 2");
+        ExecuteRaw(path, "PRAGMA user_version = 3");
 
         var error = await OpenFailsAsync(path);
 
         Assert.That(error.Message, Is.EqualTo(
-            $"store '{path}' was written by a newer version of Local Chat Mesh (schema 2; this version knows up to 1)"));
+            $"store '{path}' was written by a newer version of Local Chat Mesh (schema 3; this version knows up to 2)"));
     }
 
     [Test]

@@ -128,6 +128,11 @@ public class SqliteChatStoreTests
         Assert.That(snapshot.Messages, Is.Empty);
         Assert.That(snapshot.LastId, Is.EqualTo(42));
         Assert.That(CountRows(_directory.File(), reopened), Is.Zero);
+
+        // No row holds it any more: the open that deleted them wrote it to meta.
+        await reopened.DisposeAsync();
+        await using var third = new SqliteChatStore(_directory.File(), options);
+        Assert.That((await third.OpenAsync(retention)).LastId, Is.EqualTo(42));
     }
 
     [Test]
@@ -257,7 +262,102 @@ public class SqliteChatStoreTests
         command.CommandText = "PRAGMA journal_mode";
         Assert.That(command.ExecuteScalar(), Is.EqualTo("wal"));
         command.CommandText = "PRAGMA user_version";
-        Assert.That(command.ExecuteScalar(), Is.EqualTo(1L));
+        Assert.That(command.ExecuteScalar(), Is.EqualTo(2L));
+    }
+
+    [Test]
+    public async Task A_schema_1_file_opens_with_its_last_id_and_is_marked_schema_2()
+    {
+        var path = _directory.File();
+        await using (var store = new SqliteChatStore(path))
+        {
+            await store.OpenAsync(KeepAll);
+            await store.AppendAsync(StoreDirectory.Chats(1, 3));
+        }
+
+        // What a schema-1 broker left: meta.last_id exact, here above the newest row.
+        ExecuteRaw(path, "UPDATE meta SET value = 7 WHERE key = 'last_id'; PRAGMA user_version = 1");
+
+        await using (var store = new SqliteChatStore(path))
+        {
+            var snapshot = await store.OpenAsync(KeepAll);
+            Assert.That(snapshot.LastId, Is.EqualTo(7));
+            Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 1, 2, 3 }));
+            Assert.ThrowsAsync<ArgumentException>(() => store.AppendAsync([StoreDirectory.Chat(7)]));
+        }
+
+        Assert.That(QueryRaw(path, "PRAGMA user_version"), Is.EqualTo(2L));
+    }
+
+    [Test]
+    public async Task The_last_id_is_the_newest_rows_until_a_transaction_deletes_that_row()
+    {
+        var path = _directory.File();
+        await using (var store = new SqliteChatStore(path))
+        {
+            await store.OpenAsync(KeepAll);
+            await store.AppendAsync(StoreDirectory.Chats(1, 3));
+            await store.AppendAsync(StoreDirectory.Chats(4, 2));
+        }
+
+        // Appends that delete nothing leave meta alone: one page less written per commit.
+        Assert.That(QueryRaw(path, "SELECT value FROM meta WHERE key = 'last_id'"), Is.EqualTo(0L));
+        await using var reopened = new SqliteChatStore(path);
+        Assert.That((await reopened.OpenAsync(KeepAll)).LastId, Is.EqualTo(5));
+    }
+
+    [Test]
+    public async Task Rows_past_the_count_limit_are_deleted_together_and_the_retained_ones_never()
+    {
+        var path = _directory.File();
+        var options = new SqliteChatStoreOptions { DeletesPerWrite = 4 };
+        var retention = new ChatStoreRetention(2, Timeout.InfiniteTimeSpan);
+        await using var store = new SqliteChatStore(path, options);
+        await store.OpenAsync(retention);
+
+        await store.AppendAsync(StoreDirectory.Chats(1, 3));
+        Assert.That(CountRows(path, store), Is.EqualTo(3), "one row past the limit waits");
+        await store.AppendAsync(StoreDirectory.Chats(4, 2));
+        Assert.That(CountRows(path, store), Is.EqualTo(5), "three wait");
+        await store.AppendAsync([StoreDirectory.Chat(6)]);
+        Assert.That(CountRows(path, store), Is.EqualTo(2), "the fourth deletes all four together");
+        Assert.That(QueryRaw(path, "SELECT group_concat(id) FROM chat"), Is.EqualTo("5,6"));
+
+        await store.AppendAsync([StoreDirectory.Chat(7)]);
+        await store.DisposeAsync();
+        Assert.That(QueryRaw(path, "SELECT group_concat(id) FROM chat"), Is.EqualTo("6,7"), "close deletes what waits");
+    }
+
+    [Test]
+    public async Task After_a_crash_the_rows_that_waited_for_deletion_are_dropped_at_open()
+    {
+        var path = _directory.File();
+        var time = new FakeTimeProvider(StoreDirectory.Start);
+        var options = new SqliteChatStoreOptions { TimeProvider = time, DeletesPerWrite = 1000 };
+        var retention = new ChatStoreRetention(2, TimeSpan.FromHours(1));
+        var crashed = _directory.File("crashed.db");
+        await using (var store = new SqliteChatStore(path, options))
+        {
+            await store.OpenAsync(retention);
+            await store.AppendAsync(StoreDirectory.Chats(1, 5, "dev"));
+            time.Advance(TimeSpan.FromSeconds(11));
+
+            // The age check is due: this append deletes what waits (1-4). Its lobby message was
+            // stamped two hours ago, but an append drops by age only what was stored before it.
+            await store.AppendAsync([StoreDirectory.Chat(6, "dev"), StoreDirectory.Chat(7, "lobby", time.GetUtcNow() - TimeSpan.FromHours(2))]);
+            await store.AppendAsync(StoreDirectory.Chats(8, 3, "dev"));
+
+            // What a SIGKILL now would leave: the file and its log as they are, nothing deleted at close.
+            File.Copy(path, crashed);
+            File.Copy(path + "-wal", crashed + "-wal");
+        }
+
+        Assert.That(QueryRaw(crashed, "SELECT group_concat(id) FROM chat"), Is.EqualTo("5,6,7,8,9,10"), "5, 6 and 8 wait in the copy");
+        await using var reopened = new SqliteChatStore(crashed, options);
+        var snapshot = await reopened.OpenAsync(retention);
+        Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 9, 10 }));
+        Assert.That(snapshot.LastId, Is.EqualTo(10));
+        Assert.That(CountRows(crashed, reopened), Is.EqualTo(2));
     }
 
     [Test]
@@ -349,6 +449,24 @@ public class SqliteChatStoreTests
         var header = new byte[32];
         log.ReadExactly(header);
         return Convert.ToHexString(header, 16, 8);
+    }
+
+    private static object? QueryRaw(string path, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private static void ExecuteRaw(string path, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
     }
 
     // Rows are counted through the store's own connection.

@@ -35,7 +35,6 @@ internal sealed class OutboundQueue : IOutboundSink
     private readonly CancellationToken _aborted;
     private readonly TaskCompletionSource<bool> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _lock = new();
-    private readonly object _pressureLock = new();
 
     // Guarded by _lock.
     private byte[]?[]? _ring;
@@ -496,10 +495,11 @@ internal sealed class OutboundQueue : IOutboundSink
     }
 
     // Transitions are rare, so a lock keeps the gate's count exact under races between the
-    // hub (enqueue) and the writer (flush).
+    // hub (enqueue) and the writer (flush). The queue's own lock: the gate takes only its own
+    // inside it and never calls back, and a second lock object cost 24 bytes per connection.
     private void UpdatePressure()
     {
-        lock (_pressureLock)
+        lock (_lock)
         {
             var shouldPress = Volatile.Read(ref _holdsBackSenders) && Volatile.Read(ref _bufferedBytes) > _softLimitBytes;
             if (shouldPress == _pressing)

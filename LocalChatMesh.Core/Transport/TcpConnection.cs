@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Subjects;
 using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub;
 using LocalChatMesh.Protocol;
@@ -14,7 +13,7 @@ namespace LocalChatMesh.Transport;
 /// and an <see cref="OutboundQueue"/> whose frames a <see cref="SendScheduler"/> writes.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The socket is released when Completion finishes; the token source holds no timer.")]
-internal sealed class TcpConnection : IHubConnection
+internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
 {
     // After a graceful close, how long to keep reading (and discarding) until the peer closes too.
     // Closing a socket with unread input sends a reset, which can destroy the final error message
@@ -43,10 +42,12 @@ internal sealed class TcpConnection : IHubConnection
     private readonly Stream? _tls;
     private readonly BackpressureGate _gate;
     private readonly int _maxLineLength;
-    private readonly Subject<ClientMessage> _inbound = new();
     private readonly OutboundQueue _outbound;
     private readonly BrokerMetrics _metrics;
     private readonly Action<TcpConnection>? _ended;
+
+    // The one observer of the input, the hub's (a Subject for one observer cost ~90 bytes more).
+    private IObserver<ClientMessage> _inbound = NoObserver.Instance;
 
     // With TLS, the stream's reader, and the source that ends its reads and writes (made with the
     // connection). Plain TCP has neither: a pending receive ends when the socket is closed, and the
@@ -96,12 +97,28 @@ internal sealed class TcpConnection : IHubConnection
 
     public EndPoint? RemoteEndPoint { get; }
 
-    public IObservable<ClientMessage> Inbound => _inbound;
+    public IObservable<ClientMessage> Inbound => this;
 
     public IOutboundSink Outbound => _outbound;
 
     /// <summary>Completes when both loops have ended and the socket is closed. Never faults.</summary>
     public Task Completion { get; private set; } = Task.CompletedTask;
+
+    /// <summary>
+    /// Subscribes the one observer of <see cref="Inbound"/> (the hub's), before <see cref="Start"/>;
+    /// the subscription lasts as long as the connection.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Something already subscribed.</exception>
+    public IDisposable Subscribe(IObserver<ClientMessage> observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        if (Interlocked.CompareExchange(ref _inbound, observer, NoObserver.Instance) != NoObserver.Instance)
+        {
+            throw new InvalidOperationException("A connection's input has one observer, the hub's.");
+        }
+
+        return System.Reactive.Disposables.Disposable.Empty;
+    }
 
     /// <summary>Starts the loops; call once the hub has subscribed to <see cref="Inbound"/>.</summary>
     public void Start() => Completion = RunAsync();
@@ -467,6 +484,24 @@ internal sealed class TcpConnection : IHubConnection
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    // Input before anybody subscribed goes nowhere, as with a Subject.
+    private sealed class NoObserver : IObserver<ClientMessage>
+    {
+        public static readonly NoObserver Instance = new();
+
+        public void OnNext(ClientMessage value)
+        {
+        }
+
+        public void OnError(Exception error)
+        {
+        }
+
+        public void OnCompleted()
+        {
         }
     }
 

@@ -35,6 +35,9 @@ internal sealed partial class ChatHub : IDisposable
     private readonly CompositeDisposable _subscriptions = [];
     private readonly SharedSecret? _secret;
     private readonly Grants _offered;
+
+    // One delegate for every connection's handshake timer (a method group makes one per call).
+    private readonly Func<IScheduler, ConnectionState, IDisposable> _handshakeTimedOut;
     private bool _stopping;
     private bool _disposed;
 
@@ -46,6 +49,7 @@ internal sealed partial class ChatHub : IDisposable
         _logger = options.LoggerFactory.CreateLogger("LocalChatMesh.Broker");
         _secret = options.Token is null ? null : new SharedSecret(options.Token);
         _offered = ParseGrants(options.Capabilities);
+        _handshakeTimedOut = OnHandshakeTimeout;
     }
 
     /// <summary>The broker's instruments; the transport adds its byte counts here.</summary>
@@ -239,7 +243,7 @@ internal sealed partial class ChatHub : IDisposable
         }
         else
         {
-            state.HandshakeTimer = _scheduler.Schedule(state, _options.HandshakeTimeout, OnHandshakeTimeout);
+            state.HandshakeTimer = _scheduler.Schedule(state, _options.HandshakeTimeout, _handshakeTimedOut);
         }
     }
 
@@ -386,7 +390,9 @@ internal sealed partial class ChatHub : IDisposable
 
     private void CompleteHandshake(ConnectionState state, HelloMessage hello, string nickname, string key)
     {
+        // Let go of the cancelled timer too: a joined connection holds nothing of its handshake.
         state.HandshakeTimer?.Dispose();
+        state.HandshakeTimer = null;
         state.Phase = ConnectionPhase.Joined;
         state.Nickname = nickname;
         state.NicknameKey = key;
@@ -462,6 +468,7 @@ internal sealed partial class ChatHub : IDisposable
         var wasJoined = state.Phase == ConnectionPhase.Joined;
         state.Phase = ConnectionPhase.Closed;
         state.HandshakeTimer?.Dispose();
+        state.HandshakeTimer = null;
         _connections.Remove(state.Id);
         if (wasJoined)
         {

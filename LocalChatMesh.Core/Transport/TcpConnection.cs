@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Subjects;
 using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub;
 using LocalChatMesh.Protocol;
@@ -14,7 +13,7 @@ namespace LocalChatMesh.Transport;
 /// and an <see cref="OutboundQueue"/> whose frames a <see cref="SendScheduler"/> writes.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The socket is released when Completion finishes; the token source holds no timer.")]
-internal sealed class TcpConnection : IHubConnection
+internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
 {
     // After a graceful close, how long to keep reading (and discarding) until the peer closes too.
     // Closing a socket with unread input sends a reset, which can destroy the final error message
@@ -29,24 +28,34 @@ internal sealed class TcpConnection : IHubConnection
     /// <summary>The most input read and discarded after the connection started closing.</summary>
     internal const int LingerMaxBytes = 64 * 1024;
 
-    // Zero-byte reads: an idle connection holds no read buffer. The options are immutable, so one
-    // instance serves every connection (40 bytes less per connection).
-    private static readonly StreamPipeReaderOptions ReaderOptions =
-        new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: false, useZeroByteReads: true);
-
-    // SslStream supports zero-byte reads too; it stays open when reading ends (the writer may still use it).
+    // TLS: zero-byte reads (an idle connection holds no read buffer); the SslStream stays open when
+    // reading ends (the writer may still use it). Immutable, so one instance serves every connection.
     private static readonly StreamPipeReaderOptions TlsReaderOptions =
         new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
 
+    // Plain TCP reads straight from the socket into a pooled buffer of this size, held only while
+    // a line is incomplete or being framed (an idle connection holds none, as with zero-byte reads).
+    private const int ReadBufferSize = 4096;
+    private const int MinimumReadSize = 1024;
+
     private readonly Socket _socket;
     private readonly Stream? _tls;
-    private readonly PipeReader _reader;
     private readonly BackpressureGate _gate;
     private readonly int _maxLineLength;
-    private readonly Subject<ClientMessage> _inbound = new();
     private readonly OutboundQueue _outbound;
-    private readonly CancellationTokenSource _abort = new();
     private readonly BrokerMetrics _metrics;
+    private readonly Action<TcpConnection>? _ended;
+
+    // The one observer of the input, the hub's (a Subject for one observer cost ~90 bytes more).
+    private IObserver<ClientMessage> _inbound = NoObserver.Instance;
+
+    // With TLS, the stream's reader, and the source that ends its reads and writes (made with the
+    // connection). Plain TCP has neither: a pending receive ends when the socket is closed, and the
+    // source is made only if the reader has to wait at the backpressure gate.
+    private readonly PipeReader? _reader;
+    private CancellationTokenSource? _abort;
+    private int _stopping;
+    private volatile bool _aborted;
     private volatile bool _closing;
     private volatile bool _cutOff;
 
@@ -57,9 +66,11 @@ internal sealed class TcpConnection : IHubConnection
     /// <param name="gate">Pauses reading while some client holds the senders back.</param>
     /// <param name="options">The broker's limits.</param>
     /// <param name="metrics">Where bytes in and out are counted.</param>
-    public TcpConnection(long id, Socket socket, Stream? tls, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics)
+    /// <param name="ended">Called once both loops have ended and the socket is closed, just before <see cref="Completion"/> completes.</param>
+    public TcpConnection(long id, Socket socket, Stream? tls, SendScheduler scheduler, BackpressureGate gate, BrokerOptions options, BrokerMetrics metrics, Action<TcpConnection>? ended = null)
     {
         _metrics = metrics;
+        _ended = ended;
         Id = id;
         _socket = socket;
         _tls = tls;
@@ -67,16 +78,18 @@ internal sealed class TcpConnection : IHubConnection
         _maxLineLength = options.MaxLineLength;
         RemoteEndPoint = socket.RemoteEndPoint;
 
-        // The stream refuses a non-blocking socket, so it is made first. A TLS stream stays open
-        // when reading ends: the writer may still be using it.
-        _reader = tls is null
-            ? PipeReader.Create(new NetworkStream(socket, ownsSocket: false), ReaderOptions)
-            : PipeReader.Create(tls, TlsReaderOptions);
+        // A TLS stream stays open when reading ends: the writer may still be using it.
+        if (tls is not null)
+        {
+            _reader = PipeReader.Create(tls, TlsReaderOptions);
+            _abort = new CancellationTokenSource();
+        }
 
         // Synchronous sends return at once with what the socket took (the scheduler must never
-        // wait on one client); the reader's asynchronous receives are not affected.
+        // wait on one client); so do the plain reader's synchronous receives, and the
+        // asynchronous receives are not affected.
         socket.Blocking = false;
-        _outbound = new OutboundQueue(socket, tls, scheduler, gate, options.OutboundSoftLimitBytes, metrics, _abort.Token);
+        _outbound = new OutboundQueue(socket, tls, scheduler, gate, options.OutboundSoftLimitBytes, metrics, _abort?.Token ?? CancellationToken.None);
         _outbound.Closing += OnClosing;
     }
 
@@ -84,12 +97,28 @@ internal sealed class TcpConnection : IHubConnection
 
     public EndPoint? RemoteEndPoint { get; }
 
-    public IObservable<ClientMessage> Inbound => _inbound;
+    public IObservable<ClientMessage> Inbound => this;
 
     public IOutboundSink Outbound => _outbound;
 
     /// <summary>Completes when both loops have ended and the socket is closed. Never faults.</summary>
     public Task Completion { get; private set; } = Task.CompletedTask;
+
+    /// <summary>
+    /// Subscribes the one observer of <see cref="Inbound"/> (the hub's), before <see cref="Start"/>;
+    /// the subscription lasts as long as the connection.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Something already subscribed.</exception>
+    public IDisposable Subscribe(IObserver<ClientMessage> observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        if (Interlocked.CompareExchange(ref _inbound, observer, NoObserver.Instance) != NoObserver.Instance)
+        {
+            throw new InvalidOperationException("A connection's input has one observer, the hub's.");
+        }
+
+        return System.Reactive.Disposables.Disposable.Empty;
+    }
 
     /// <summary>Starts the loops; call once the hub has subscribed to <see cref="Inbound"/>.</summary>
     public void Start() => Completion = RunAsync();
@@ -105,20 +134,29 @@ internal sealed class TcpConnection : IHubConnection
         _outbound.Detach();
         if (abort)
         {
-            _ = _abort.CancelAsync();
+            _aborted = true;
+            if (_tls is not null)
+            {
+                _ = _abort!.CancelAsync();
+            }
+            else
+            {
+                // Off the hub's lock: closing the socket ends the pending receive.
+                ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.StopReading(), this, preferLocal: false);
+            }
         }
     }
 
     private async Task RunAsync()
     {
-        var reading = Task.Run(ReadLoopAsync);
+        var reading = _tls is null ? ReadSocketAsync() : ReadStreamAsync();
         if (!await _outbound.Completion.ConfigureAwait(false))
         {
             // Aborted, or the peer is gone: stop reading too.
-            await _abort.CancelAsync().ConfigureAwait(false);
+            await StopReading().ConfigureAwait(false);
         }
 
-        if (!_abort.IsCancellationRequested)
+        if (!_aborted && Volatile.Read(ref _stopping) == 0)
         {
             var lingerStart = System.Diagnostics.Stopwatch.GetTimestamp();
             await reading.WaitAsync(LingerTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -132,7 +170,7 @@ internal sealed class TcpConnection : IHubConnection
             }
         }
 
-        await _abort.CancelAsync().ConfigureAwait(false);
+        await StopReading().ConfigureAwait(false);
         await reading.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _outbound.Detach();
         if (_tls is not null)
@@ -141,11 +179,61 @@ internal sealed class TcpConnection : IHubConnection
         }
 
         _socket.Dispose();
+        _ended?.Invoke(this);
     }
 
-    private async Task ReadLoopAsync()
+    /// <summary>
+    /// Ends reading: with TLS by cancelling the read; plain TCP by closing the socket, which ends
+    /// a pending receive (and whatever write is pending: by then writing is over or aborted).
+    /// </summary>
+    private Task StopReading()
     {
-        var reader = _reader;
+        if (Interlocked.Exchange(ref _stopping, 1) == 1)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (_tls is null)
+        {
+            _socket.Dispose();
+        }
+
+        // TLS: the read's source. Plain: the reader's source, if it made one to wait at the gate (see StopToken).
+        return Volatile.Read(ref _abort)?.CancelAsync() ?? Task.CompletedTask;
+    }
+
+    // Plain TCP only: the token that ends a wait at the backpressure gate, made on first use.
+    private CancellationToken StopToken()
+    {
+        var source = Volatile.Read(ref _abort);
+        if (source is null)
+        {
+            var created = new CancellationTokenSource();
+            source = Interlocked.CompareExchange(ref _abort, created, null) ?? created;
+            if (Volatile.Read(ref _stopping) != 0)
+            {
+                // StopReading ran before the source was there to cancel.
+                source.Cancel();
+            }
+        }
+
+        return source.Token;
+    }
+
+    /// <summary>
+    /// The plain TCP reader: waits with a zero-byte receive until the socket has input, then takes
+    /// what is there with a non-blocking receive into a pooled buffer and frames it. Every outcome
+    /// of the socket (end of stream, reset, closed by <see cref="StopReading"/>) is a value here,
+    /// not an exception: a client that closes, even with input unread, throws nothing.
+    /// </summary>
+    private async Task ReadSocketAsync()
+    {
+        // Off the caller (the accept loop): input already there would otherwise be handled on it.
+        await Task.Yield();
+
+        var readiness = new ReceiveReadiness();
+        byte[]? buffer = null;
+        int start = 0, end = 0;
         var ended = false;
         long discarded = 0;
         try
@@ -154,7 +242,187 @@ internal sealed class TcpConnection : IHubConnection
             {
                 // Only reads made once closing count toward the bound, not the over-long line itself.
                 var lingering = _closing || ended;
-                var result = await reader.ReadAsync(_abort.Token).ConfigureAwait(false);
+                var error = SocketError.Success;
+                var received = 0;
+                if (buffer is null)
+                {
+                    error = Volatile.Read(ref _stopping) != 0 ? SocketError.OperationAborted : await readiness.WaitAsync(_socket).ConfigureAwait(false);
+                    if (error == SocketError.Success)
+                    {
+                        buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+                    }
+                }
+
+                if (buffer is not null)
+                {
+                    MakeRoom(ref buffer, ref start, ref end);
+                    if (Volatile.Read(ref _stopping) != 0)
+                    {
+                        error = SocketError.OperationAborted;
+                    }
+                    else
+                    {
+                        received = _socket.Receive(buffer.AsSpan(end), SocketFlags.None, out error);
+                    }
+                }
+
+                if (error == SocketError.WouldBlock)
+                {
+                    // Nothing there yet: woken for input someone else took, or the rest of a line
+                    // has not come. Wait for more; an idle connection gives its buffer back.
+                    if (start == end)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer!);
+                        buffer = null;
+                        start = end = 0;
+                        continue;
+                    }
+
+                    error = Volatile.Read(ref _stopping) != 0 ? SocketError.OperationAborted : await readiness.WaitAsync(_socket).ConfigureAwait(false);
+                    if (error == SocketError.Success)
+                    {
+                        continue;
+                    }
+                }
+
+                if (error != SocketError.Success)
+                {
+                    if (!ended)
+                    {
+                        ended = true;
+                        _inbound.OnError(Volatile.Read(ref _stopping) != 0 ? new OperationCanceledException("The connection stopped reading.") : ReceiveFailed(error));
+                    }
+
+                    break;
+                }
+
+                if (received == 0)
+                {
+                    // The peer closed its side; a partial line at the end is dropped.
+                    break;
+                }
+
+                end += received;
+                var unread = new ReadOnlySequence<byte>(buffer!, start, end - start);
+                var framed = unread;
+                var status = FrameStatus.Incomplete;
+                while (!_closing && !ended && (status = LineFramer.TryReadLine(ref framed, _maxLineLength, out var line)) == FrameStatus.Line)
+                {
+                    if (!LineFramer.IsBlank(line))
+                    {
+                        Deliver(line);
+                    }
+
+                    if (!_gate.IsOpen)
+                    {
+                        await _gate.WaitAsync(StopToken()).ConfigureAwait(false);
+                    }
+                }
+
+                if (status == FrameStatus.TooLong && !ended)
+                {
+                    ended = true;
+                    _inbound.OnError(new LineTooLongException(_maxLineLength));
+                }
+
+                // Once closing, input is read and thrown away until the peer closes, or until
+                // the linger's byte bound is passed.
+                var discarding = _closing || ended;
+                var consumed = discarding ? unread.Length : unread.Length - framed.Length;
+                _metrics.BytesIn.Add(consumed);
+                start += (int)consumed;
+                if (lingering)
+                {
+                    discarded += framed.Length;
+                }
+
+                if (start == end)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer!);
+                    buffer = null;
+                    start = end = 0;
+                }
+
+                if (discarded > LingerMaxBytes)
+                {
+                    _cutOff = true;
+                    break;
+                }
+            }
+
+            if (!ended)
+            {
+                ended = true;
+                _inbound.OnCompleted();
+            }
+        }
+        catch (Exception exception) when (!ended)
+        {
+            _inbound.OnError(exception);
+        }
+        catch (Exception) when (ended)
+        {
+            // The hub already knows this connection is over.
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            readiness.Dispose();
+        }
+    }
+
+    // At least MinimumReadSize free after the unread bytes: moved to the front, or into a buffer
+    // twice the size. A line is at most the maximum line length plus "\r\n" before it is framed
+    // or found too long, so the buffer stays within about twice that.
+    private static void MakeRoom(ref byte[] buffer, ref int start, ref int end)
+    {
+        if (buffer.Length - end >= MinimumReadSize)
+        {
+            return;
+        }
+
+        var unread = end - start;
+        if (buffer.Length - unread >= MinimumReadSize && start > 0)
+        {
+            buffer.AsSpan(start, unread).CopyTo(buffer);
+        }
+        else
+        {
+            var grown = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+            buffer.AsSpan(start, unread).CopyTo(grown);
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = grown;
+        }
+
+        start = 0;
+        end = unread;
+    }
+
+    // What a failed receive reports to the hub: made, not thrown (nothing to unwind, no stack trace).
+    private static IOException ReceiveFailed(SocketError error) =>
+        new($"Unable to read data from the transport connection: {new SocketException((int)error).Message}.", new SocketException((int)error));
+
+    /// <summary>The TLS reader: lines from the stream's pipe, ended by cancelling its read.</summary>
+    private async Task ReadStreamAsync()
+    {
+        // Off the caller, as the plain reader.
+        await Task.Yield();
+
+        var reader = _reader!;
+        var token = _abort!.Token;
+        var ended = false;
+        long discarded = 0;
+        try
+        {
+            while (true)
+            {
+                // Only reads made once closing count toward the bound, not the over-long line itself.
+                var lingering = _closing || ended;
+                var result = await reader.ReadAsync(token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var status = FrameStatus.Incomplete;
                 while (!_closing && !ended && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
@@ -166,7 +434,7 @@ internal sealed class TcpConnection : IHubConnection
 
                     if (!_gate.IsOpen)
                     {
-                        await _gate.WaitAsync(_abort.Token).ConfigureAwait(false);
+                        await _gate.WaitAsync(token).ConfigureAwait(false);
                     }
                 }
 
@@ -216,6 +484,24 @@ internal sealed class TcpConnection : IHubConnection
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    // Input before anybody subscribed goes nowhere, as with a Subject.
+    private sealed class NoObserver : IObserver<ClientMessage>
+    {
+        public static readonly NoObserver Instance = new();
+
+        public void OnNext(ClientMessage value)
+        {
+        }
+
+        public void OnError(Exception error)
+        {
+        }
+
+        public void OnCompleted()
+        {
         }
     }
 

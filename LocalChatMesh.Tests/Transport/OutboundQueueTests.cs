@@ -128,6 +128,33 @@ public class OutboundQueueTests
     }
 
     [Test]
+    public async Task A_ring_that_never_grew_is_let_go_after_an_idle_tick_too()
+    {
+        await using var pair = await SocketPair.CreateAsync();
+        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        var queue = new OutboundQueue(pair.Server, new SendScheduler(), new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+        var frame = Frame(1, 100);
+
+        queue.Enqueue(frame);
+        Assert.That(await pair.ReadAsync(frame.Length), Is.EqualTo(frame));
+        var first = queue.RingCapacity;
+
+        queue.ReleaseIdleMemory();
+        var afterUse = queue.RingCapacity;
+        queue.ReleaseIdleMemory();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first, Is.InRange(1, 16), "a frame makes a small ring");
+            Assert.That(afterUse, Is.EqualTo(first), "used since the last tick");
+            Assert.That(queue.RingCapacity, Is.Zero, "idle for a whole tick: an idle connection holds no ring");
+        });
+
+        queue.Enqueue(frame);
+        Assert.That(await pair.ReadAsync(frame.Length), Is.EqualTo(frame));
+    }
+
+    [Test]
     public async Task Abort_drops_the_backlog_and_completes_without_writing_it()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);

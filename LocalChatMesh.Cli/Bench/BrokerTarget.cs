@@ -117,10 +117,11 @@ internal sealed class BrokerTarget : IAsyncDisposable
     private static async Task<BrokerTarget> StartChildAsync(int maxClients, IReadOnlyList<string> environment, CancellationToken cancellationToken)
     {
         // Run this very build's broker: chatmesh.dll under the dotnet host, or, in the Native AOT
-        // build (no chatmesh.dll: the executable is the whole program), this executable itself.
-        // DOTNET_* variables in the environment reach the broker too.
+        // build (no dynamic code: the executable is the whole program, and a chatmesh.dll beside
+        // it could only be a stale one), this executable itself. DOTNET_* variables in the
+        // environment reach the broker too.
         var dll = Path.Combine(AppContext.BaseDirectory, "chatmesh.dll");
-        var native = !File.Exists(dll) && Environment.ProcessPath is not null;
+        var native = !System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported && Environment.ProcessPath is not null;
         var host = native ? Environment.ProcessPath! : Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
         var start = new ProcessStartInfo(host)
         {

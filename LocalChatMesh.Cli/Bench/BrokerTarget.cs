@@ -116,17 +116,25 @@ internal sealed class BrokerTarget : IAsyncDisposable
 
     private static async Task<BrokerTarget> StartChildAsync(int maxClients, IReadOnlyList<string> environment, CancellationToken cancellationToken)
     {
-        // Run this very build's chatmesh.dll under the dotnet host; DOTNET_* variables in the
+        // Run this very build's broker: chatmesh.dll under the dotnet host, or, in the Native AOT
+        // build (no dynamic code: the executable is the whole program, and a chatmesh.dll beside
+        // it could only be a stale one), this executable itself. DOTNET_* variables in the
         // environment reach the broker too.
         var dll = Path.Combine(AppContext.BaseDirectory, "chatmesh.dll");
-        var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+        var native = !System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported && Environment.ProcessPath is not null;
+        var host = native ? Environment.ProcessPath! : Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
         var start = new ProcessStartInfo(host)
         {
             RedirectStandardOutput = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { dll, "broker", "--listen", "127.0.0.1:0", "--log-level", "Warning", "--max-clients", maxClients.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        if (!native)
+        {
+            start.ArgumentList.Add(dll);
+        }
+
+        foreach (var argument in new[] { "broker", "--listen", "127.0.0.1:0", "--log-level", "Warning", "--max-clients", maxClients.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);
         }
@@ -137,7 +145,7 @@ internal sealed class BrokerTarget : IAsyncDisposable
             start.Environment[setting[..equals]] = setting[(equals + 1)..];
         }
 
-        var child = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {host} {dll}");
+        var child = Process.Start(start) ?? throw new InvalidOperationException(native ? $"cannot start {host}" : $"cannot start {host} {dll}");
         try
         {
             var banner = await child.StandardOutput.ReadLineAsync(cancellationToken).AsTask().WaitAsync(StartTimeout, cancellationToken);

@@ -123,7 +123,9 @@ internal sealed class WalCheckpointer : IDisposable
 
     // sqlite3_wal_hook in the e_sqlite3 library that SQLitePCLRaw bundles and has loaded already.
     [DllImport("e_sqlite3", CallingConvention = CallingConvention.Cdecl)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    // AssemblyDirectory: the app's own folder, where a Native AOT app keeps libe_sqlite3.so (SafeDirectories
+    // alone is only the system's library paths there).
+    [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
     private static extern IntPtr sqlite3_wal_hook(IntPtr db, IntPtr callback, IntPtr state);
 
     // On the writer's thread, inside its commit: only note the log's length.

@@ -55,7 +55,7 @@ public class SqliteChatStoreFailureTests
     public async Task Another_applications_database_is_refused()
     {
         var path = _directory.File();
-        ExecuteRaw(path, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)");
+        StoreDirectory.Execute(path, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)");
 
         var error = await OpenFailsAsync(path);
 
@@ -71,7 +71,7 @@ public class SqliteChatStoreFailureTests
             await store.OpenAsync(ChatStoreRetention.Default);
         }
 
-        ExecuteRaw(path, "PRAGMA user_version = 3");
+        StoreDirectory.Execute(path, "PRAGMA user_version = 3");
 
         var error = await OpenFailsAsync(path);
 
@@ -298,15 +298,6 @@ public class SqliteChatStoreFailureTests
             await shell.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             return (shell.ExitCode, await output + await error);
         }
-    }
-
-    private static void ExecuteRaw(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 
     private static void Immutable(string path, bool on)

@@ -276,7 +276,7 @@ public class SqliteChatStoreTests
         }
 
         // What a schema-1 broker left: meta.last_id exact, here above the newest row.
-        ExecuteRaw(path, "UPDATE meta SET value = 7 WHERE key = 'last_id'; PRAGMA user_version = 1");
+        StoreDirectory.Execute(path, "UPDATE meta SET value = 7 WHERE key = 'last_id'; PRAGMA user_version = 1");
 
         await using (var store = new SqliteChatStore(path))
         {
@@ -286,7 +286,7 @@ public class SqliteChatStoreTests
             Assert.ThrowsAsync<ArgumentException>(() => store.AppendAsync([StoreDirectory.Chat(7)]));
         }
 
-        Assert.That(QueryRaw(path, "PRAGMA user_version"), Is.EqualTo(2L));
+        Assert.That(StoreDirectory.Query(path, "PRAGMA user_version"), Is.EqualTo(2L));
     }
 
     [Test]
@@ -301,7 +301,7 @@ public class SqliteChatStoreTests
         }
 
         // Appends that delete nothing leave meta alone: one page less written per commit.
-        Assert.That(QueryRaw(path, "SELECT value FROM meta WHERE key = 'last_id'"), Is.EqualTo(0L));
+        Assert.That(StoreDirectory.Query(path, "SELECT value FROM meta WHERE key = 'last_id'"), Is.EqualTo(0L));
         await using var reopened = new SqliteChatStore(path);
         Assert.That((await reopened.OpenAsync(KeepAll)).LastId, Is.EqualTo(5));
     }
@@ -321,11 +321,11 @@ public class SqliteChatStoreTests
         Assert.That(CountRows(path, store), Is.EqualTo(5), "three wait");
         await store.AppendAsync([StoreDirectory.Chat(6)]);
         Assert.That(CountRows(path, store), Is.EqualTo(2), "the fourth deletes all four together");
-        Assert.That(QueryRaw(path, "SELECT group_concat(id) FROM chat"), Is.EqualTo("5,6"));
+        Assert.That(StoreDirectory.Query(path, "SELECT group_concat(id) FROM chat"), Is.EqualTo("5,6"));
 
         await store.AppendAsync([StoreDirectory.Chat(7)]);
         await store.DisposeAsync();
-        Assert.That(QueryRaw(path, "SELECT group_concat(id) FROM chat"), Is.EqualTo("6,7"), "close deletes what waits");
+        Assert.That(StoreDirectory.Query(path, "SELECT group_concat(id) FROM chat"), Is.EqualTo("6,7"), "close deletes what waits");
     }
 
     [Test]
@@ -352,7 +352,7 @@ public class SqliteChatStoreTests
             File.Copy(path + "-wal", crashed + "-wal");
         }
 
-        Assert.That(QueryRaw(crashed, "SELECT group_concat(id) FROM chat"), Is.EqualTo("5,6,7,8,9,10"), "5, 6 and 8 wait in the copy");
+        Assert.That(StoreDirectory.Query(crashed, "SELECT group_concat(id) FROM chat"), Is.EqualTo("5,6,7,8,9,10"), "5, 6 and 8 wait in the copy");
         await using var reopened = new SqliteChatStore(crashed, options);
         var snapshot = await reopened.OpenAsync(retention);
         Assert.That(snapshot.Messages.Select(m => m.Id), Is.EqualTo(new long[] { 9, 10 }));
@@ -449,24 +449,6 @@ public class SqliteChatStoreTests
         var header = new byte[32];
         log.ReadExactly(header);
         return Convert.ToHexString(header, 16, 8);
-    }
-
-    private static object? QueryRaw(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return command.ExecuteScalar();
-    }
-
-    private static void ExecuteRaw(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 
     // Rows are counted through the store's own connection.

@@ -1,4 +1,5 @@
 using LocalChatMesh.Storage;
+using Microsoft.Data.Sqlite;
 
 namespace LocalChatMesh.Tests.Storage;
 
@@ -22,6 +23,21 @@ internal sealed class StoreDirectory : IDisposable
 
     public static StoredChat[] Chats(long firstId, int count, string room = "lobby") =>
         [.. Enumerable.Range(0, count).Select(i => Chat(firstId + i, room))];
+
+    /// <summary>Runs SQL on the file through a connection of its own, as another program would.</summary>
+    public static void Execute(string path, string sql) => OnOwnConnection(path, sql, command => command.ExecuteNonQuery());
+
+    /// <summary>The first value SQL gives on the file, read through a connection of its own.</summary>
+    public static object? Query(string path, string sql) => OnOwnConnection(path, sql, command => command.ExecuteScalar());
+
+    private static T OnOwnConnection<T>(string path, string sql, Func<SqliteCommand, T> run)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return run(command);
+    }
 
     public void Dispose()
     {

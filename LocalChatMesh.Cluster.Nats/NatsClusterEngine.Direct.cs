@@ -83,8 +83,10 @@ public sealed partial class NatsClusterEngine
                 await message.ReplyAsync(new[] { (byte)status }, cancellationToken: stopping).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (Exception exception) when (stopping.IsCancellationRequested && exception is not OutOfMemoryException)
         {
+            // Stopping: a request in flight may fail with anything the client throws, not only a
+            // cancellation, and the engine's dispose must not (it waits for this loop).
         }
     }
 }

@@ -244,8 +244,15 @@ public sealed partial class NatsClusterEngine
                         await ReapAsync(announce, stopping).ConfigureAwait(false);
                     }
                 }
-                catch (Exception exception) when (exception is not OutOfMemoryException && !stopping.IsCancellationRequested)
+                catch (Exception exception) when (exception is not OutOfMemoryException)
                 {
+                    if (stopping.IsCancellationRequested)
+                    {
+                        // A round cut short by the stop fails with whatever the client throws for
+                        // the request in flight (seen: "stream not found" just after NATS restarted).
+                        return;
+                    }
+
                     Log.ReaperFailed(_logger, exception);
                 }
             }
@@ -345,8 +352,10 @@ public sealed partial class NatsClusterEngine
                 }
             }
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (Exception exception) when (stopping.IsCancellationRequested && exception is not OutOfMemoryException)
         {
+            // Stopping: a request in flight may fail with anything the client throws, not only a
+            // cancellation, and the engine's dispose must not (it waits for this loop).
         }
     }
 }

@@ -334,7 +334,7 @@ public sealed class SqliteChatStore : IChatStore
 
         var now = _options.TimeProvider.GetUtcNow();
         var all = ReadAll(connection);
-        // Schema 2: meta holds the last id only as of the last transaction that deleted the newest row.
+        // Schema 2: meta holds the last id as of the last open that deleted rows (or schema 1's last commit); the newest row tells it since.
         var lastId = Math.Max(Convert.ToInt64(lastIdValue, CultureInfo.InvariantCulture), all.Count == 0 ? 0 : all[^1].Id);
         if (version < SchemaVersion)
         {

@@ -59,6 +59,9 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
     private volatile bool _closing;
     private volatile bool _cutOff;
 
+    // Set once the hub's input has ended (EndInput); the reader loop's alone.
+    private bool _inputEnded;
+
     /// <param name="id">The broker's number for the connection.</param>
     /// <param name="socket">The accepted socket, which the connection owns.</param>
     /// <param name="tls">With TLS, the authenticated SslStream over <paramref name="socket"/>, which the connection owns too; null for plain TCP.</param>
@@ -234,14 +237,13 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
         var readiness = new ReceiveReadiness();
         byte[]? buffer = null;
         int start = 0, end = 0;
-        var ended = false;
         long discarded = 0;
         try
         {
             while (true)
             {
                 // Only reads made once closing count toward the bound, not the over-long line itself.
-                var lingering = _closing || ended;
+                var lingering = _closing || _inputEnded;
                 var error = SocketError.Success;
                 var received = 0;
                 if (buffer is null)
@@ -287,11 +289,7 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
 
                 if (error != SocketError.Success)
                 {
-                    if (!ended)
-                    {
-                        ended = true;
-                        _inbound.OnError(Volatile.Read(ref _stopping) != 0 ? new OperationCanceledException("The connection stopped reading.") : ReceiveFailed(error));
-                    }
+                    EndInput(Volatile.Read(ref _stopping) != 0 ? new OperationCanceledException("The connection stopped reading.") : ReceiveFailed(error));
 
                     break;
                 }
@@ -306,7 +304,7 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
                 var unread = new ReadOnlySequence<byte>(buffer!, start, end - start);
                 var framed = unread;
                 var status = FrameStatus.Incomplete;
-                while (!_closing && !ended && (status = LineFramer.TryReadLine(ref framed, _maxLineLength, out var line)) == FrameStatus.Line)
+                while (!_closing && !_inputEnded && (status = LineFramer.TryReadLine(ref framed, _maxLineLength, out var line)) == FrameStatus.Line)
                 {
                     if (!LineFramer.IsBlank(line))
                     {
@@ -319,15 +317,14 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
                     }
                 }
 
-                if (status == FrameStatus.TooLong && !ended)
+                if (status == FrameStatus.TooLong)
                 {
-                    ended = true;
-                    _inbound.OnError(new LineTooLongException(_maxLineLength));
+                    EndInput(new LineTooLongException(_maxLineLength));
                 }
 
                 // Once closing, input is read and thrown away until the peer closes, or until
                 // the linger's byte bound is passed.
-                var discarding = _closing || ended;
+                var discarding = _closing || _inputEnded;
                 var consumed = discarding ? unread.Length : unread.Length - framed.Length;
                 _metrics.BytesIn.Add(consumed);
                 start += (int)consumed;
@@ -350,19 +347,11 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
                 }
             }
 
-            if (!ended)
-            {
-                ended = true;
-                _inbound.OnCompleted();
-            }
+            EndInput();
         }
-        catch (Exception exception) when (!ended)
+        catch (Exception exception)
         {
-            _inbound.OnError(exception);
-        }
-        catch (Exception) when (ended)
-        {
-            // The hub already knows this connection is over.
+            EndInput(exception);
         }
         finally
         {
@@ -402,6 +391,26 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
         end = unread;
     }
 
+    // Ends the hub's input once: completed, or failed with what ended reading (later endings are
+    // for a connection the hub already knows is over). Called by the one reader loop only.
+    private void EndInput(Exception? error = null)
+    {
+        if (_inputEnded)
+        {
+            return;
+        }
+
+        _inputEnded = true;
+        if (error is null)
+        {
+            _inbound.OnCompleted();
+        }
+        else
+        {
+            _inbound.OnError(error);
+        }
+    }
+
     // What a failed receive reports to the hub: made, not thrown (nothing to unwind, no stack trace).
     private static IOException ReceiveFailed(SocketError error) =>
         new($"Unable to read data from the transport connection: {new SocketException((int)error).Message}.", new SocketException((int)error));
@@ -414,18 +423,17 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
 
         var reader = _reader!;
         var token = _abort!.Token;
-        var ended = false;
         long discarded = 0;
         try
         {
             while (true)
             {
                 // Only reads made once closing count toward the bound, not the over-long line itself.
-                var lingering = _closing || ended;
+                var lingering = _closing || _inputEnded;
                 var result = await reader.ReadAsync(token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var status = FrameStatus.Incomplete;
-                while (!_closing && !ended && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
+                while (!_closing && !_inputEnded && (status = LineFramer.TryReadLine(ref buffer, _maxLineLength, out var line)) == FrameStatus.Line)
                 {
                     if (!LineFramer.IsBlank(line))
                     {
@@ -438,15 +446,14 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
                     }
                 }
 
-                if (status == FrameStatus.TooLong && !ended)
+                if (status == FrameStatus.TooLong)
                 {
-                    ended = true;
-                    _inbound.OnError(new LineTooLongException(_maxLineLength));
+                    EndInput(new LineTooLongException(_maxLineLength));
                 }
 
                 // Once closing, input is read and thrown away until the peer closes, or until
                 // the linger's byte bound is passed.
-                var discarding = _closing || ended;
+                var discarding = _closing || _inputEnded;
                 var consumed = discarding ? buffer.End : buffer.Start;
                 _metrics.BytesIn.Add(result.Buffer.Slice(0, consumed).Length);
                 reader.AdvanceTo(consumed, buffer.End);
@@ -467,19 +474,11 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
                 }
             }
 
-            if (!ended)
-            {
-                ended = true;
-                _inbound.OnCompleted();
-            }
+            EndInput();
         }
-        catch (Exception exception) when (!ended)
+        catch (Exception exception)
         {
-            _inbound.OnError(exception);
-        }
-        catch (Exception) when (ended)
-        {
-            // The hub already knows this connection is over.
+            EndInput(exception);
         }
         finally
         {

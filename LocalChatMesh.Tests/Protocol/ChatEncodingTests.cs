@@ -68,6 +68,42 @@ public class ChatEncodingTests
         Assert.That(MessageDecoder.TryDecodeServerMessage(line.AsSpan(0, line.Length - 1), out var decoded, out var error), Is.True, error);
         Assert.That(decoded, Is.EqualTo(chat));
     }
+
+    [Test]
+    public void The_wire_time_is_written_as_the_format_string_writes_it()
+    {
+        // The hand-written formatter against the custom format it replaced, over the whole range:
+        // the edges, offsets either side of UTC, and 100,000 random instants with their ticks.
+        var random = new Random(20261201);
+        var times = new List<DateTimeOffset>
+        {
+            DateTimeOffset.MinValue,
+            DateTimeOffset.MaxValue,
+            new(2026, 12, 31, 23, 59, 59, 999, TimeSpan.Zero),
+            new(2027, 1, 1, 0, 30, 0, 5, TimeSpan.FromHours(1)),
+            new(2026, 12, 31, 23, 30, 0, 50, TimeSpan.FromHours(-14)),
+            new(2024, 2, 29, 12, 0, 0, TimeSpan.FromMinutes(330)),
+        };
+        for (var i = 0; i < 100_000; i++)
+        {
+            var offset = TimeSpan.FromMinutes(random.Next(-14 * 60, 14 * 60 + 1));
+            var ticks = random.NextInt64(DateTime.MinValue.Ticks + TimeSpan.TicksPerDay, DateTime.MaxValue.Ticks - TimeSpan.TicksPerDay);
+            times.Add(new DateTimeOffset(ticks, offset));
+        }
+
+        Span<byte> text = stackalloc byte[24];
+        foreach (var time in times)
+        {
+            WireTimeConverter.FormatUtf8(time, text);
+            var expected = time.UtcDateTime.ToString(WireTimeConverter.Format, System.Globalization.CultureInfo.InvariantCulture);
+            if (Encoding.ASCII.GetString(text) != expected)
+            {
+                Assert.Fail($"{time:O}: {Encoding.ASCII.GetString(text)} instead of {expected}");
+            }
+        }
+
+        Assert.That(times, Has.Count.EqualTo(100_006));
+    }
 }
 
 /// <summary>A room log's chat entry encodes each wire variant straight from its fields: the same bytes as the message it stands for.</summary>

@@ -23,7 +23,7 @@ internal sealed partial class ChatHub : IDisposable
 {
     private const string ShuttingDownText = "broker shutting down";
 
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly BrokerOptions _options;
     private readonly IScheduler _scheduler;
     private readonly ILogger _logger;

@@ -15,13 +15,30 @@ namespace LocalChatMesh.Transport;
 /// <see cref="BackpressureGate"/>) and the hub's slow-consumer rules (hard limit, progress).
 /// </summary>
 /// <remarks>
+/// <para>
+/// The frames wait in a single-producer, single-consumer queue of segments, without a lock: a
+/// lock taken for every frame by the hub and for every write by the flush moved its cache line
+/// between the two threads, ~6-8 % of a fan-out broker's CPU (BENCHMARKS.md, "Fewer locks, faster
+/// times"). The producer is the hub: every <see cref="Enqueue"/>, <see cref="Close"/> and
+/// <see cref="ReleaseIdleMemory"/> is made under its lock, so one at a time. The consumer is
+/// whoever owns the flush (<see cref="_flushOwned"/>): the scheduler, or the write that finishes a
+/// chunk the socket did not take at once. The producer publishes a frame by its count, then looks
+/// whether a flush is owned; the consumer gives the flush up, then looks whether a frame came: with
+/// a full fence between each write and read, one of them always sees the other (see
+/// <see cref="ReleaseFlush"/>). The lock is left for what is rare: ending and backpressure.
+/// </para>
+/// <para>
 /// With TLS the frames go through the connection's <see cref="Stream"/> instead (see
 /// <see cref="WriteTlsAsync"/>): the same queue and ownership, but each write is asynchronous.
 /// The plain socket path is untouched by it but for one null test per flush.
+/// </para>
 /// </remarks>
 internal sealed class OutboundQueue : IOutboundSink
 {
     private const int InitialFrames = 4;
+
+    // Segments grow to this many slots; a backlog longer than that is a chain of them.
+    private const int MaxSegmentFrames = 64;
 
     private readonly Socket _socket;
     private readonly Stream? _tls;
@@ -31,20 +48,34 @@ internal sealed class OutboundQueue : IOutboundSink
     private readonly BrokerMetrics _metrics;
     private readonly CancellationToken _aborted;
     private readonly TaskCompletionSource<bool> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
 
-    // Guarded by _lock.
-    private byte[]?[]? _ring;
-    private int _head;
-    private int _count;
-    private bool _flushOwned;
+    // The producer's: the segment frames go into, and the next free slot in it.
+    private Segment? _tail;
+    private int _tailIndex;
+    private bool _usedSinceTick;
+
+    // Written by the producer only, read by both: frames and bytes queued since the start.
+    private long _enqueuedFrames;
+    private long _enqueuedBytes;
+
+    // The consumer's (whoever owns the flush): the segment frames are taken from, and the slot.
+    private Segment? _head;
+    private int _headIndex;
+    private long _dequeuedFrames;
+
+    // A drained segment the consumer hands back for the producer's next one: no allocation per
+    // segment of frames in a steady flow.
+    private Segment? _spare;
+
+    private int _flushOwned;
     private bool _closeRequested;
     private bool _finished;
-    private bool _ringUsed;
 
-    private long _bufferedBytes;
     private long _flushedBytes;
     private bool _holdsBackSenders = true;
+
+    // Guarded by _lock.
     private bool _pressing;
 
     public OutboundQueue(Socket socket, SendScheduler scheduler, BackpressureGate gate, long softLimitBytes, BrokerMetrics metrics, CancellationToken aborted)
@@ -70,7 +101,7 @@ internal sealed class OutboundQueue : IOutboundSink
         _aborted = aborted;
     }
 
-    public long BufferedBytes => Volatile.Read(ref _bufferedBytes);
+    public long BufferedBytes => Volatile.Read(ref _finished) ? 0 : Math.Max(0, Volatile.Read(ref _enqueuedBytes) - Volatile.Read(ref _flushedBytes));
 
     public long FlushedBytes => Volatile.Read(ref _flushedBytes);
 
@@ -95,28 +126,16 @@ internal sealed class OutboundQueue : IOutboundSink
 
     public void Enqueue(byte[] frame)
     {
-        bool schedule;
-        long buffered;
-        lock (_lock)
+        if (Volatile.Read(ref _closeRequested) || Volatile.Read(ref _finished))
         {
-            if (_closeRequested || _finished)
-            {
-                return;
-            }
-
-            Push(frame);
-            buffered = _bufferedBytes + frame.Length;
-            Volatile.Write(ref _bufferedBytes, buffered);
-            schedule = !_flushOwned;
-            _flushOwned = true;
+            return;
         }
 
-        if (schedule)
-        {
-            _scheduler.Schedule(this);
-        }
-
-        if (buffered > _softLimitBytes && !Volatile.Read(ref _pressing))
+        Push(frame);
+        var enqueued = _enqueuedBytes + frame.Length;
+        Volatile.Write(ref _enqueuedBytes, enqueued);
+        ClaimFlush();
+        if (enqueued - Volatile.Read(ref _flushedBytes) > _softLimitBytes && !Volatile.Read(ref _pressing))
         {
             UpdatePressure();
         }
@@ -124,29 +143,19 @@ internal sealed class OutboundQueue : IOutboundSink
 
     public void Close()
     {
-        bool schedule;
-        lock (_lock)
+        if (Volatile.Read(ref _closeRequested) || Volatile.Read(ref _finished))
         {
-            if (_closeRequested || _finished)
-            {
-                return;
-            }
-
-            _closeRequested = true;
-            schedule = !_flushOwned;
-            _flushOwned = true;
+            return;
         }
 
+        Volatile.Write(ref _closeRequested, true);
         Closing?.Invoke(false);
-        if (schedule)
-        {
-            _scheduler.Schedule(this);
-        }
+        ClaimFlush();
     }
 
     public void Abort()
     {
-        Finish(written: false);
+        Finish(written: false, ownsFlush: false);
         Closing?.Invoke(true);
     }
 
@@ -172,32 +181,27 @@ internal sealed class OutboundQueue : IOutboundSink
 
         while (true)
         {
-            ReadOnlyMemory<byte> chunk;
-            var copied = false;
-            lock (_lock)
+            if (Volatile.Read(ref _finished))
             {
-                if (_finished)
+                DropBacklog();
+                return;
+            }
+
+            var chunk = Take(buffer, out var copied);
+            if (chunk.IsEmpty)
+            {
+                if (Volatile.Read(ref _closeRequested))
+                {
+                    ShutDownSending();
+                    return;
+                }
+
+                if (!ReleaseFlush())
                 {
                     return;
                 }
 
-                if (_count == 0)
-                {
-                    _flushOwned = false;
-
-                    if (!_closeRequested)
-                    {
-                        return;
-                    }
-                }
-
-                chunk = _count == 0 ? ReadOnlyMemory<byte>.Empty : Take(buffer, out copied);
-            }
-
-            if (chunk.IsEmpty)
-            {
-                ShutDownSending();
-                return;
+                continue;
             }
 
             int sent;
@@ -208,14 +212,14 @@ internal sealed class OutboundQueue : IOutboundSink
             }
             catch (ObjectDisposedException)
             {
-                Finish(written: false);
+                Finish(written: false, ownsFlush: true);
                 return;
             }
 
             if (error is not (SocketError.Success or SocketError.WouldBlock))
             {
                 // The peer is gone; the reader reports it to the hub.
-                Finish(written: false);
+                Finish(written: false, ownsFlush: true);
                 return;
             }
 
@@ -231,24 +235,32 @@ internal sealed class OutboundQueue : IOutboundSink
         }
     }
 
-    // Under _lock, with _count > 0: one frame as it is when it is alone or too big to copy,
-    // otherwise as many frames as fit, copied into the scheduler's buffer.
+    // The consumer's: nothing when nothing is queued; one frame as it is when it is alone or too big
+    // to copy; otherwise as many frames as fit, copied into the buffer.
     private ReadOnlyMemory<byte> Take(byte[] buffer, out bool copied)
     {
+        var available = Available();
+        copied = false;
+        if (available == 0)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
         var first = Peek();
-        copied = !(_count == 1 || first.Length >= buffer.Length);
-        if (!copied)
+        if (available == 1 || first.Length >= buffer.Length)
         {
             Pop();
             return first;
         }
 
+        copied = true;
         var length = 0;
-        while (_count > 0 && length + Peek().Length <= buffer.Length)
+        while (available > 0 && length + Peek().Length <= buffer.Length)
         {
             var frame = Pop();
             frame.CopyTo(buffer, length);
             length += frame.Length;
+            available--;
         }
 
         return buffer.AsMemory(0, length);
@@ -277,7 +289,7 @@ internal sealed class OutboundQueue : IOutboundSink
         catch (Exception exception) when (exception is not OutOfMemoryException)
         {
             // Aborted, or the peer is gone (or anything else: the connection ends either way).
-            Finish(written: false);
+            Finish(written: false, ownsFlush: true);
             return;
         }
         finally
@@ -309,38 +321,35 @@ internal sealed class OutboundQueue : IOutboundSink
         {
             while (true)
             {
-                ReadOnlyMemory<byte> chunk;
-                lock (_lock)
+                if (Volatile.Read(ref _finished))
                 {
-                    if (_finished)
+                    DropBacklog();
+                    return;
+                }
+
+                if (Available() > 1)
+                {
+                    rented ??= ArrayPool<byte>.Shared.Rent(SendScheduler.BufferSize);
+                }
+
+                // One frame goes as it is; several are copied into this write's own buffer.
+                var chunk = Take(rented ?? [], out _);
+                if (chunk.IsEmpty)
+                {
+                    if (Volatile.Read(ref _closeRequested))
+                    {
+                        // close_notify, then the TCP end of stream, as for plain TCP.
+                        await (tls is SslStream ssl ? ssl.ShutdownAsync() : Task.CompletedTask).ConfigureAwait(false);
+                        ShutDownSending();
+                        return;
+                    }
+
+                    if (!ReleaseFlush())
                     {
                         return;
                     }
 
-                    if (_count == 0)
-                    {
-                        _flushOwned = false;
-
-                        if (!_closeRequested)
-                        {
-                            return;
-                        }
-                    }
-
-                    if (_count > 1)
-                    {
-                        rented ??= ArrayPool<byte>.Shared.Rent(SendScheduler.BufferSize);
-                    }
-
-                    chunk = _count == 0 ? ReadOnlyMemory<byte>.Empty : _count == 1 ? Pop() : Take(rented!, out _);
-                }
-
-                if (chunk.IsEmpty)
-                {
-                    // close_notify, then the TCP end of stream, as for plain TCP.
-                    await (tls is SslStream ssl ? ssl.ShutdownAsync() : Task.CompletedTask).ConfigureAwait(false);
-                    ShutDownSending();
-                    return;
+                    continue;
                 }
 
                 await tls.WriteAsync(chunk, _aborted).ConfigureAwait(false);
@@ -350,7 +359,7 @@ internal sealed class OutboundQueue : IOutboundSink
         catch (Exception exception) when (exception is not OutOfMemoryException)
         {
             // Aborted, or the peer is gone: the connection ends either way.
-            Finish(written: false);
+            Finish(written: false, ownsFlush: true);
         }
         finally
         {
@@ -362,38 +371,57 @@ internal sealed class OutboundQueue : IOutboundSink
     }
 
     /// <summary>Ends writing after an unexpected fault; the connection then closes.</summary>
-    internal void Fail() => Finish(written: false);
+    internal void Fail() => Finish(written: false, ownsFlush: true);
 
     private void ShutDownSending()
     {
         try
         {
             _socket.Shutdown(SocketShutdown.Send);
-            Finish(written: true);
+            Finish(written: true, ownsFlush: true);
         }
         catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
         {
-            Finish(written: false);
+            Finish(written: false, ownsFlush: true);
         }
     }
 
-    private void Finish(bool written)
+    // Ends writing once. Whoever owns the flush (or takes it now: it is never given back once
+    // finished) lets the backlog go; an owner still writing lets it go when it sees the end.
+    private void Finish(bool written, bool ownsFlush)
     {
+        var first = false;
         lock (_lock)
         {
-            if (_finished)
+            if (!_finished)
             {
-                return;
+                Volatile.Write(ref _finished, true);
+                first = true;
             }
-
-            _finished = true;
-            _ring = null;
-            _count = 0;
-            Volatile.Write(ref _bufferedBytes, 0);
         }
 
-        UpdatePressure();
-        _completion.TrySetResult(written);
+        if (ownsFlush || Interlocked.CompareExchange(ref _flushOwned, 1, 0) == 0)
+        {
+            DropBacklog();
+        }
+
+        if (first)
+        {
+            UpdatePressure();
+            _completion.TrySetResult(written);
+        }
+    }
+
+    // The consumer's, once finished: the frames let go. A frame the producer pushes while it
+    // checks for the end stays until the queue itself is collected.
+    private void DropBacklog()
+    {
+        while (Available() > 0)
+        {
+            Pop();
+        }
+
+        Volatile.Write(ref _spare, null);
     }
 
     private void Flushed(int bytes)
@@ -404,91 +432,160 @@ internal sealed class OutboundQueue : IOutboundSink
         }
 
         _metrics.BytesOut.Add(bytes);
-        Interlocked.Add(ref _flushedBytes, bytes);
-        long buffered;
-        lock (_lock)
-        {
-            // Finish may already have dropped the count to zero.
-            buffered = Math.Max(0, _bufferedBytes - bytes);
-            Volatile.Write(ref _bufferedBytes, buffered);
-        }
-
-        if (buffered <= _softLimitBytes && Volatile.Read(ref _pressing))
+        var flushed = Interlocked.Add(ref _flushedBytes, bytes);
+        if (Volatile.Read(ref _pressing) && Volatile.Read(ref _enqueuedBytes) - flushed <= _softLimitBytes)
         {
             UpdatePressure();
         }
     }
 
     /// <summary>
-    /// Lets the ring go once it has stayed empty since the previous call (the hub's slow-consumer
-    /// tick calls it), so idle connections hold none: after a join storm most rings had grown to
-    /// 16-32 slots and kept them (~0.18 KB per connection). Dropping it as soon as it was empty
-    /// made a busy connection grow a new ring for every burst: three quarters of the broker's
-    /// allocations in the unpaced fan-out; a connection in use keeps its ring.
+    /// Lets the segments go once the queue has stayed empty since the previous call (the hub's
+    /// slow-consumer tick calls it), so idle connections hold none: after a join storm most queues
+    /// had grown to 16-32 slots and kept them (~0.18 KB per connection). Dropping them as soon as
+    /// they were empty made a busy connection grow new ones for every burst: three quarters of the
+    /// broker's allocations in the unpaced fan-out; a connection in use keeps them. The producer's
+    /// (the hub's) call; it waits for the next tick while a flush runs, since that reads them.
     /// </summary>
     public void ReleaseIdleMemory()
     {
-        lock (_lock)
+        if (_tail is null)
         {
-            if (_ring is null)
-            {
-                return;
-            }
+            return;
+        }
 
-            if (_count == 0 && !_ringUsed)
-            {
-                _ring = null;
-                _head = 0;
-            }
+        if (_usedSinceTick)
+        {
+            _usedSinceTick = false;
+            return;
+        }
 
-            _ringUsed = false;
+        if (Interlocked.CompareExchange(ref _flushOwned, 1, 0) != 0)
+        {
+            return;
+        }
+
+        if (Available() == 0 && !Volatile.Read(ref _closeRequested) && !Volatile.Read(ref _finished))
+        {
+            _tail = null;
+            _tailIndex = 0;
+            _head = null;
+            _headIndex = 0;
+            Volatile.Write(ref _spare, null);
+        }
+
+        if (ReleaseFlush())
+        {
+            // The consumer gave the flush up with work left just as this took it: the work is ours.
+            _scheduler.Schedule(this);
         }
     }
 
-    /// <summary>The slots of the ring of queued frames (0 when it has none), for tests.</summary>
+    /// <summary>The slots the queue holds (0 when it has none), for tests: its segments and the spare.</summary>
     internal int RingCapacity
     {
         get
         {
-            lock (_lock)
+            var slots = Volatile.Read(ref _spare)?.Slots.Length ?? 0;
+            for (var segment = Volatile.Read(ref _head); segment is not null; segment = Volatile.Read(ref segment.Next))
             {
-                return _ring?.Length ?? 0;
+                slots += segment.Slots.Length;
             }
+
+            return slots;
         }
     }
 
+    // Frames published by the producer and not yet taken: the consumer's view (and the
+    // producer's, while no flush runs).
+    private long Available() => Volatile.Read(ref _enqueuedFrames) - _dequeuedFrames;
+
+    // The producer's, after publishing a frame or the close: hands the queue to the scheduler
+    // unless a flush is owned. The full fence between the publishing write and the read of
+    // _flushOwned pairs with the one in ReleaseFlush: either this sees the flush given up, or
+    // the consumer sees the frame.
+    private void ClaimFlush()
+    {
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _flushOwned) == 0 && Interlocked.CompareExchange(ref _flushOwned, 1, 0) == 0)
+        {
+            _scheduler.Schedule(this);
+        }
+    }
+
+    // The consumer's, having found nothing to take: gives the flush up, then looks once more.
+    // True when it took the flush back for a frame or the close that came meanwhile, while the
+    // producer still saw it owned.
+    private bool ReleaseFlush()
+    {
+        Interlocked.Exchange(ref _flushOwned, 0);
+        if (Available() == 0 && !Volatile.Read(ref _closeRequested))
+        {
+            return false;
+        }
+
+        return Interlocked.CompareExchange(ref _flushOwned, 1, 0) == 0;
+    }
+
+    // The producer's. A frame is published by the count, after its slot and any new segment's link.
     private void Push(byte[] frame)
     {
-        _ringUsed = true;
-        if (_ring is null)
+        _usedSinceTick = true;
+        var tail = _tail;
+        if (tail is null)
         {
-            _ring = new byte[]?[InitialFrames];
-            _head = 0;
+            // Empty, and no flush reads the segments (none yet, or ReleaseIdleMemory let them go
+            // while it owned the flush): both ends start in the new one.
+            tail = new Segment(InitialFrames);
+            _tail = tail;
+            _tailIndex = 0;
+            _head = tail;
+            _headIndex = 0;
         }
-        else if (_count == _ring.Length)
+        else if (_tailIndex == tail.Slots.Length)
         {
-            var grown = new byte[]?[_ring.Length * 2];
-            for (var i = 0; i < _count; i++)
-            {
-                grown[i] = _ring[(_head + i) & (_ring.Length - 1)];
-            }
-
-            _ring = grown;
-            _head = 0;
+            var next = NextSegment(Math.Min(tail.Slots.Length * 2, MaxSegmentFrames));
+            tail.Next = next;
+            _tail = tail = next;
+            _tailIndex = 0;
         }
 
-        _ring[(_head + _count) & (_ring.Length - 1)] = frame;
-        _count++;
+        tail.Slots[_tailIndex++] = frame;
+        Volatile.Write(ref _enqueuedFrames, _enqueuedFrames + 1);
     }
 
-    private byte[] Peek() => _ring![_head]!;
+    private Segment NextSegment(int frames)
+    {
+        if (Interlocked.Exchange(ref _spare, null) is { } spare && spare.Slots.Length == frames)
+        {
+            spare.Next = null;
+            return spare;
+        }
+
+        return new Segment(frames);
+    }
+
+    // The consumer's, with Available() > 0. A drained segment is left only once a frame follows
+    // it, so the producer has linked the next one and writes there.
+    private byte[] Peek()
+    {
+        var head = _head!;
+        if (_headIndex == head.Slots.Length)
+        {
+            var drained = head;
+            _head = head = drained.Next!;
+            _headIndex = 0;
+            Volatile.Write(ref _spare, drained);
+        }
+
+        return head.Slots[_headIndex]!;
+    }
 
     private byte[] Pop()
     {
-        var frame = _ring![_head]!;
-        _ring[_head] = null;
-        _head = (_head + 1) & (_ring.Length - 1);
-        _count--;
+        var frame = Peek();
+        _head!.Slots[_headIndex++] = null;
+        _dequeuedFrames++;
         return frame;
     }
 
@@ -499,7 +596,7 @@ internal sealed class OutboundQueue : IOutboundSink
     {
         lock (_lock)
         {
-            var shouldPress = Volatile.Read(ref _holdsBackSenders) && Volatile.Read(ref _bufferedBytes) > _softLimitBytes;
+            var shouldPress = Volatile.Read(ref _holdsBackSenders) && BufferedBytes > _softLimitBytes;
             if (shouldPress == _pressing)
             {
                 return;
@@ -515,5 +612,12 @@ internal sealed class OutboundQueue : IOutboundSink
                 _gate.Release();
             }
         }
+    }
+
+    private sealed class Segment(int frames)
+    {
+        public readonly byte[]?[] Slots = new byte[]?[frames];
+
+        public Segment? Next;
     }
 }

@@ -26,7 +26,9 @@ internal interface IHubConnection
 
 /// <summary>
 /// The edge between the hub and a socket: a bounded queue of encoded frames drained by the
-/// connection's writer. Calls never block: the hub calls them while it holds its lock.
+/// connection's writer. Calls never block: the hub calls them while it holds its lock, so
+/// <see cref="Enqueue"/>, <see cref="Close"/> and <see cref="ReleaseIdleMemory"/> come one at a
+/// time (the TCP queue relies on it: it has no lock of its own between the hub and its writer).
 /// </summary>
 internal interface IOutboundSink
 {

@@ -146,6 +146,83 @@ public class OutboundQueueTests
     }
 
     [Test]
+    public async Task A_close_made_as_the_flush_gives_the_queue_up_still_ends_the_stream_after_every_frame()
+    {
+        // Close is made the moment the peer has the last frame, which is while the flush that
+        // wrote it finds the queue empty and gives it up: a close left behind there would never
+        // shut the stream down. Every round must write all its frames, then end the stream.
+        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        var scheduler = new SendScheduler();
+        for (var round = 0; round < 300; round++)
+        {
+            await using var pair = await SocketPair.CreateAsync();
+            pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
+            var queue = new OutboundQueue(pair.Server, scheduler, new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+            var frames = Enumerable.Range(0, 1 + (round % 3)).Select(i => Frame(i, 20 + i)).ToList();
+            var expected = frames.SelectMany(frame => frame).ToArray();
+            var received = new byte[expected.Length];
+            await Task.Run(() =>
+            {
+                foreach (var frame in frames)
+                {
+                    queue.Enqueue(frame);
+                }
+
+                var read = 0;
+                while (read < expected.Length)
+                {
+                    // Blocking: back as soon as the send has put the bytes in the socket.
+                    read += pair.Client.Receive(received, read, expected.Length - read, SocketFlags.None);
+                }
+
+                queue.Close();
+            });
+
+            var written = await queue.Completion.WaitAsync(RawClient.Deadline);
+            var rest = await pair.ReadToEndAsync();
+
+            Assert.That(written, Is.True, $"round {round}");
+            Assert.That(received, Is.EqualTo(expected), $"round {round}");
+            Assert.That(rest, Is.Empty, $"round {round}");
+        }
+    }
+
+    [Test]
+    public async Task An_abort_while_frames_are_queued_and_written_ends_the_queue_cleanly()
+    {
+        // Abort comes from another thread than the hub's, while the hub queues and the flush writes:
+        // the queue must end once, hold nobody back, and count nothing as buffered.
+        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        for (var round = 0; round < 50; round++)
+        {
+            await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
+            var gate = new BackpressureGate();
+            using var aborted = new CancellationTokenSource();
+            var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 8 * 1024, metrics, aborted.Token);
+            var producing = Task.Run(() =>
+            {
+                for (var i = 0; i < 2_000; i++)
+                {
+                    queue.Enqueue(Frame(i, 64));
+                }
+            });
+
+            Thread.SpinWait(round * 997 % 20_000);
+            queue.Abort();
+            await aborted.CancelAsync();
+            await producing.WaitAsync(RawClient.Deadline);
+            var written = await queue.Completion.WaitAsync(RawClient.Deadline);
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(written, Is.False, $"round {round}");
+                Assert.That(queue.BufferedBytes, Is.Zero, $"round {round}");
+                Assert.That(gate.IsOpen, Is.True, $"round {round}: an aborted queue holds nobody back");
+            });
+        }
+    }
+
+    [Test]
     public async Task Above_the_soft_limit_the_gate_closes_and_it_opens_again_once_the_client_reads()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);

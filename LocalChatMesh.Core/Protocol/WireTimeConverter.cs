@@ -14,8 +14,6 @@ internal sealed class WireTimeConverter : JsonConverter<DateTimeOffset?>
 
     public override bool HandleNull => false;
 
-    public static string ToWire(DateTimeOffset time) => time.UtcDateTime.ToString(Format, CultureInfo.InvariantCulture);
-
     public static bool TryParse(string text, out DateTimeOffset time) =>
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out time);
 
@@ -34,7 +32,7 @@ internal sealed class WireTimeConverter : JsonConverter<DateTimeOffset?>
     /// Writes the 24 bytes of <see cref="Format"/> by hand: every chat with <c>meta</c> carries its
     /// time, and the custom-format path (parsing the format string each time) was ~5 % of the
     /// broker's CPU in a room workload (BENCHMARKS.md, "Fewer locks, faster times"). Tested
-    /// against <see cref="ToWire"/>.
+    /// against <see cref="Format"/>.
     /// </summary>
     internal static void FormatUtf8(DateTimeOffset time, Span<byte> text)
     {

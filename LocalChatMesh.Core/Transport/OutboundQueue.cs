@@ -482,7 +482,7 @@ internal sealed class OutboundQueue : IOutboundSink
     }
 
     /// <summary>The slots the queue holds (0 when it has none), for tests: its segments and the spare.</summary>
-    internal int RingCapacity
+    internal int HeldSlots
     {
         get
         {

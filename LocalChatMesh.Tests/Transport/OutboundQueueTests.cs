@@ -274,9 +274,9 @@ public class OutboundQueueTests
             Assert.That(total, Is.LessThan(64 * 1024 * 1024), "the socket never filled up");
         }
 
-        var grown = queue.RingCapacity;
+        var grown = queue.HeldSlots;
         await pair.ReadAsync(total);
-        var kept = queue.RingCapacity;
+        var kept = queue.HeldSlots;
 
         Assert.Multiple(() =>
         {
@@ -287,8 +287,8 @@ public class OutboundQueueTests
         // The first tick sees it used since the last one; the next finds it idle and lets it go
         // (or the one after, if the flush that wrote the last frame has not given the queue up yet).
         queue.ReleaseIdleMemory();
-        Assert.That(queue.RingCapacity, Is.EqualTo(kept), "used since the last tick");
-        Assert.That(() => { queue.ReleaseIdleMemory(); return queue.RingCapacity; }, Is.Zero.After((int)RawClient.Deadline.TotalMilliseconds, 10), "idle for a whole tick");
+        Assert.That(queue.HeldSlots, Is.EqualTo(kept), "used since the last tick");
+        Assert.That(() => { queue.ReleaseIdleMemory(); return queue.HeldSlots; }, Is.Zero.After((int)RawClient.Deadline.TotalMilliseconds, 10), "idle for a whole tick");
 
         // And the next frame still goes out.
         queue.Enqueue(frame);
@@ -305,16 +305,16 @@ public class OutboundQueueTests
 
         queue.Enqueue(frame);
         Assert.That(await pair.ReadAsync(frame.Length), Is.EqualTo(frame));
-        var first = queue.RingCapacity;
+        var first = queue.HeldSlots;
 
         queue.ReleaseIdleMemory();
-        var afterUse = queue.RingCapacity;
+        var afterUse = queue.HeldSlots;
 
         Assert.Multiple(() =>
         {
             Assert.That(first, Is.InRange(1, 16), "a frame makes a small ring");
             Assert.That(afterUse, Is.EqualTo(first), "used since the last tick");
-            Assert.That(() => { queue.ReleaseIdleMemory(); return queue.RingCapacity; }, Is.Zero.After((int)RawClient.Deadline.TotalMilliseconds, 10), "idle for a whole tick: an idle connection holds no ring");
+            Assert.That(() => { queue.ReleaseIdleMemory(); return queue.HeldSlots; }, Is.Zero.After((int)RawClient.Deadline.TotalMilliseconds, 10), "idle for a whole tick: an idle connection holds no ring");
         });
 
         queue.Enqueue(frame);

@@ -258,7 +258,7 @@ internal sealed class OutboundQueue : IOutboundSink
         while (available > 0 && length + Peek().Length <= buffer.Length)
         {
             var frame = Pop();
-            frame.CopyTo(buffer, length);
+            frame.AsSpan().CopyTo(buffer.AsSpan(length));
             length += frame.Length;
             available--;
         }

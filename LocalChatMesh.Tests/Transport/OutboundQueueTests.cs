@@ -16,9 +16,9 @@ public class OutboundQueueTests
     public async Task Frames_arrive_in_order_through_a_full_socket_and_the_count_returns_to_zero()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        using var metrics = NoMetrics();
         var gate = new BackpressureGate();
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+        var queue = NewQueue(pair, metrics, gate: gate);
 
         // Small frames, one far bigger than the scheduler's buffer and than what the socket takes
         // at once, then small frames again: every path of the writer, while nobody reads yet.
@@ -63,8 +63,8 @@ public class OutboundQueueTests
         // every length, pauses that let the flush go idle, and idle ticks that let the segments go,
         // while the peer reads: every frame must arrive once, in order.
         await using var pair = await SocketPair.CreateAsync();
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+        using var metrics = NoMetrics();
+        var queue = NewQueue(pair, metrics);
         var random = new Random(14);
         var frames = new List<byte[]>();
         for (var i = 0; i < 60_000; i++)
@@ -122,8 +122,8 @@ public class OutboundQueueTests
         // while the flush that wrote it returns from the send, finds the queue empty and gives it
         // up. A frame left behind there would be written only with the next, which never comes.
         await using var pair = await SocketPair.CreateAsync();
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+        using var metrics = NoMetrics();
+        var queue = NewQueue(pair, metrics);
         pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
         var frame = Frame(7, 16);
         var buffer = new byte[frame.Length];
@@ -151,13 +151,13 @@ public class OutboundQueueTests
         // Close is made the moment the peer has the last frame, which is while the flush that
         // wrote it finds the queue empty and gives it up: a close left behind there would never
         // shut the stream down. Every round must write all its frames, then end the stream.
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        using var metrics = NoMetrics();
         var scheduler = new SendScheduler();
         for (var round = 0; round < 300; round++)
         {
             await using var pair = await SocketPair.CreateAsync();
             pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
-            var queue = new OutboundQueue(pair.Server, scheduler, new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+            var queue = NewQueue(pair, metrics, scheduler: scheduler);
             var frames = Enumerable.Range(0, 1 + (round % 3)).Select(i => Frame(i, 20 + i)).ToList();
             var expected = frames.SelectMany(frame => frame).ToArray();
             var received = new byte[expected.Length];
@@ -192,13 +192,13 @@ public class OutboundQueueTests
     {
         // Abort comes from another thread than the hub's, while the hub queues and the flush writes:
         // the queue must end once, hold nobody back, and count nothing as buffered.
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        using var metrics = NoMetrics();
         for (var round = 0; round < 50; round++)
         {
             await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
             var gate = new BackpressureGate();
             using var aborted = new CancellationTokenSource();
-            var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 8 * 1024, metrics, aborted.Token);
+            var queue = NewQueue(pair, metrics, gate: gate, softLimitBytes: 8 * 1024, aborted: aborted.Token);
             var producing = Task.Run(() =>
             {
                 for (var i = 0; i < 2_000; i++)
@@ -226,9 +226,9 @@ public class OutboundQueueTests
     public async Task Above_the_soft_limit_the_gate_closes_and_it_opens_again_once_the_client_reads()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        using var metrics = NoMetrics();
         var gate = new BackpressureGate();
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 64 * 1024, metrics, CancellationToken.None);
+        var queue = NewQueue(pair, metrics, gate: gate, softLimitBytes: 64 * 1024);
         var frame = Frame(0, 1024);
         var total = 0;
 
@@ -261,8 +261,8 @@ public class OutboundQueueTests
     public async Task A_ring_grown_for_a_burst_is_kept_while_used_and_let_go_after_an_idle_tick()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+        using var metrics = NoMetrics();
+        var queue = NewQueue(pair, metrics);
         var frame = Frame(0, 1024);
 
         // A burst the socket cannot take at once: frames wait in the ring, which grows.
@@ -299,8 +299,8 @@ public class OutboundQueueTests
     public async Task A_ring_that_never_grew_is_let_go_after_an_idle_tick_too()
     {
         await using var pair = await SocketPair.CreateAsync();
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), new BackpressureGate(), softLimitBytes: long.MaxValue, metrics, CancellationToken.None);
+        using var metrics = NoMetrics();
+        var queue = NewQueue(pair, metrics);
         var frame = Frame(1, 100);
 
         queue.Enqueue(frame);
@@ -325,10 +325,10 @@ public class OutboundQueueTests
     public async Task Abort_drops_the_backlog_and_completes_without_writing_it()
     {
         await using var pair = await SocketPair.CreateAsync(receiveBufferSize: 4096);
-        using var metrics = new BrokerMetrics(() => 0, () => 0, () => 0, () => 0);
+        using var metrics = NoMetrics();
         var gate = new BackpressureGate();
         using var aborted = new CancellationTokenSource();
-        var queue = new OutboundQueue(pair.Server, new SendScheduler(), gate, softLimitBytes: 1024, metrics, aborted.Token);
+        var queue = NewQueue(pair, metrics, gate: gate, softLimitBytes: 1024, aborted: aborted.Token);
         var sawAbort = false;
         queue.Closing += abort => sawAbort = abort;
         for (var i = 0; i < 5_000; i++)
@@ -360,6 +360,12 @@ public class OutboundQueueTests
     }
 
     /// <summary>A connected loopback pair: the server side non-blocking as the broker makes it.</summary>
+    // A queue over the pair's server end, with what most tests need: no soft limit, a gate and a scheduler of its own.
+    private static OutboundQueue NewQueue(SocketPair pair, BrokerMetrics metrics, BackpressureGate? gate = null, long softLimitBytes = long.MaxValue, SendScheduler? scheduler = null, CancellationToken aborted = default) =>
+        new(pair.Server, scheduler ?? new SendScheduler(), gate ?? new BackpressureGate(), softLimitBytes, metrics, aborted);
+
+    private static BrokerMetrics NoMetrics() => new(() => 0, () => 0, () => 0, () => 0);
+
     private sealed class SocketPair : IAsyncDisposable
     {
         private SocketPair(Socket server, Socket client)

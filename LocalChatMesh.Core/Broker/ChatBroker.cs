@@ -202,10 +202,14 @@ public sealed class ChatBroker : IAsyncDisposable
         }
 
         _hub.Shutdown();
+
+        // The last connection to end completes the wait on its own reader's thread, which can be
+        // the socket engine's event thread (inline completions, as the CLI broker runs): yield, so
+        // the rest of the stop and the caller's continuation never run on, or block, that thread.
         var draining = Task.WhenAll(_live.Values.Select(connection => connection.Completion));
         try
         {
-            await draining.WaitAsync(_options.DrainTimeout, cancellationToken).ConfigureAwait(false);
+            await draining.WaitAsync(_options.DrainTimeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         }
         catch (Exception exception) when (exception is TimeoutException or OperationCanceledException)
         {
@@ -215,7 +219,7 @@ public sealed class ChatBroker : IAsyncDisposable
                 connection.Abort();
             }
 
-            await Task.WhenAll(_live.Values.Select(connection => connection.Completion)).ConfigureAwait(false);
+            await Task.WhenAll(_live.Values.Select(connection => connection.Completion)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         }
 
         // In a cluster the others learn that this broker's clients left, and their nicknames are free.

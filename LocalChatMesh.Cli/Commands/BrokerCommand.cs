@@ -47,6 +47,8 @@ public sealed partial class BrokerCommand : CoconaConsoleAppBase
         [Option("tls-key", Description = "PEM private key file of --tls-cert")] string? tlsKey = null,
         [Option("log-level", Description = "How much to log on standard error")] LogLevel logLevel = LogLevel.Information)
     {
+        // Before any socket exists: the runtime reads these once, when the first one is registered.
+        SocketCompletions.PreferInline();
         if (!ChatEndPoint.TryParse(listen, out var endPoint, out var problem))
         {
             return Fail(2, $"--listen: {problem}");

@@ -11,7 +11,7 @@ namespace LocalChatMesh.Cli.Commands;
 /// The runtime reads both settings from the environment only, once, when the first socket is
 /// registered; so they are set here, before the broker opens its listener. One event thread, not
 /// the runtime's one per core when inline: the hub serializes every step anyway, and two event
-/// threads measured no better than the pool. Code that runs on a completion must then never block:
+/// threads kept less than half the gain on 2 cores. Code that runs on a completion must then never block:
 /// the broker's readers wait at the backpressure gate asynchronously, and
 /// <see cref="ChatBroker.StopAsync"/> yields before it returns. A value the environment already
 /// has (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0</c> to turn it off) is left as it is.

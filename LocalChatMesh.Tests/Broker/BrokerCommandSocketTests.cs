@@ -13,8 +13,8 @@ namespace LocalChatMesh.Tests.Broker;
 /// </summary>
 public partial class BrokerCommandSocketTests
 {
-    private const string InlineVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-    private const string ThreadCountVariable = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
+    private const string InlineVariable = SocketCompletions.InlineVariable;
+    private const string ThreadCountVariable = SocketCompletions.ThreadCountVariable;
 
     [Test]
     public void Inline_on_one_event_thread_unless_the_environment_chose()
@@ -65,26 +65,7 @@ public partial class BrokerCommandSocketTests
 
         // Bob chats (reading his echoes) until the broker says lagger lags, then 100 more.
         var lagging = broker.WaitForErrorLineAsync(line => line.Contains("(lagger) is lagging", StringComparison.Ordinal), "the lagging warning");
-        var sent = 0;
-        var bobReads = Task.Run(async () =>
-        {
-            var count = 0;
-            while (!lagging.IsCompleted || count < Volatile.Read(ref sent))
-            {
-                await bob.ExpectAsync<ChatBroadcastMessage>();
-                count++;
-            }
-        });
-        var extra = 0;
-        while (extra < 100)
-        {
-            await bob.SendChatAsync(Chat(sent));
-            Interlocked.Increment(ref sent);
-            extra += lagging.IsCompleted ? 1 : 0;
-            Assert.That(sent, Is.LessThan(100_000), "lagger never lagged");
-        }
-
-        await bobReads.WaitAsync(RawClient.Deadline);
+        var sent = await LagDriver.ChatUntilLaggingAsync(bob, lagging, Chat);
 
         Assert.That(await lagger.ReceiveAsync(), Is.EqualTo(new UserJoinedMessage("bob")));
         var received = 0;

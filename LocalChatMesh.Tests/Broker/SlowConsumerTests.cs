@@ -100,27 +100,7 @@ public partial class SlowConsumerTests
         await bob.ExpectAsync<RosterMessage>();
 
         // Bob chats (reading his echoes) until lagger lags, then 100 more that lagger must miss.
-        var lagging = events.WaitForAsync<ClientLaggingEvent>();
-        var sent = 0;
-        var bobReads = Task.Run(async () =>
-        {
-            var count = 0;
-            while (!lagging.IsCompleted || count < Volatile.Read(ref sent))
-            {
-                await bob.ExpectAsync<ChatBroadcastMessage>();
-                count++;
-            }
-        });
-        var extra = 0;
-        while (extra < 100)
-        {
-            await bob.SendChatAsync(Chat(sent));
-            Interlocked.Increment(ref sent);
-            extra += lagging.IsCompleted ? 1 : 0;
-            Assert.That(sent, Is.LessThan(100_000), "lagger never lagged");
-        }
-
-        await bobReads;
+        var sent = await LagDriver.ChatUntilLaggingAsync(bob, events.WaitForAsync<ClientLaggingEvent>(), Chat);
 
         // Lagger reads again: what was queued, in order, then the notice accounting for the rest.
         Assert.That(await lagger.ReceiveAsync(), Is.EqualTo(new UserJoinedMessage("bob")));

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text.RegularExpressions;
 using LocalChatMesh.Cli.Commands;
 using LocalChatMesh.Protocol;
@@ -42,7 +41,7 @@ public partial class BrokerCommandSocketTests
         Assume.That(Environment.ProcessorCount, Is.GreaterThan(1), "on one core every setting makes one socket event thread");
         var environment = new Dictionary<string, string?> { [InlineVariable] = inline, [ThreadCountVariable] = threads };
         await using var broker = CliProcess.Start(environment, "broker", "--listen", "127.0.0.1:0");
-        await broker.WaitForOutputLineAsync(line => Banner().IsMatch(line), "the broker banner");
+        await broker.WaitForBrokerAddressAsync();
 
         var eventThreads = Directory.GetDirectories($"/proc/{broker.Id}/task")
             .Count(task => File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == ".NET Sockets");
@@ -58,7 +57,7 @@ public partial class BrokerCommandSocketTests
     {
         await using var broker = CliProcess.Start(
             "broker", "--listen", "127.0.0.1:0", "--queue-soft-limit", "16384", "--queue-hard-limit", "65536", "--lag-grace", "0.5", "--disconnect-grace", "30");
-        var endPoint = new IPEndPoint(IPAddress.Loopback, int.Parse(Banner().Match(await broker.WaitForOutputLineAsync(line => Banner().IsMatch(line), "the broker banner")).Groups[1].Value, CultureInfo.InvariantCulture));
+        var endPoint = await broker.WaitForBrokerAddressAsync();
         await using var lagger = await RawClient.JoinAsync(endPoint, "lagger", receiveBufferSize: 4096);
         await using var bob = await RawClient.JoinAsync(endPoint, "bob");
         await bob.ExpectAsync<RosterMessage>();
@@ -85,9 +84,6 @@ public partial class BrokerCommandSocketTests
     }
 
     private static string Chat(int sequence) => sequence.ToString(CultureInfo.InvariantCulture) + ":" + new string('x', 200);
-
-    [GeneratedRegex(@"^broker listening on 127\.0\.0\.1:([0-9]+)$")]
-    private static partial Regex Banner();
 
     [GeneratedRegex("^you are behind by ([0-9]+) messages; consider reconnecting$")]
     private static partial Regex BehindBy();

@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Text.RegularExpressions;
 using LocalChatMesh.Protocol;
 using LocalChatMesh.Tests.Support;
 
 namespace LocalChatMesh.Tests.Broker;
 
 /// <summary>The <c>broker</c> command run as a real process, as a script would run it.</summary>
-public partial class BrokerCommandTests
+public class BrokerCommandTests
 {
     [Test]
     public async Task Sigterm_tells_clients_the_broker_is_shutting_down_and_exits_zero()
@@ -17,12 +16,12 @@ public partial class BrokerCommandTests
         try
         {
             var banner = await process.StandardOutput.ReadLineAsync().WaitAsync(RawClient.Deadline);
-            var match = Banner().Match(banner ?? "");
+            var match = CliProcess.BrokerBanner().Match(banner ?? "");
             Assert.That(match.Success, Is.True, $"first line of standard output: {banner}");
-            var port = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+            var endPoint = IPEndPoint.Parse(match.Groups[1].Value);
             var stderr = process.StandardError.ReadToEndAsync();
 
-            await using var alice = await RawClient.JoinAsync(new IPEndPoint(IPAddress.Loopback, port), "alice");
+            await using var alice = await RawClient.JoinAsync(endPoint, "alice");
             await alice.SendChatAsync("hello");
             await alice.ExpectChatAsync("alice", "hello");
 
@@ -90,7 +89,4 @@ public partial class BrokerCommandTests
 
         return Process.Start(info) ?? throw new InvalidOperationException("could not start chatmesh");
     }
-
-    [GeneratedRegex(@"^broker listening on 127\.0\.0\.1:([0-9]+)$")]
-    private static partial Regex Banner();
 }

@@ -14,7 +14,7 @@ public partial class BrokerMonitorCommandTests
     public async Task The_monitor_address_is_the_second_line_and_serves_health_and_the_chats_metrics()
     {
         await using var broker = CliProcess.Start("broker", "--listen", "127.0.0.1:0", "--monitor", "127.0.0.1:0");
-        var brokerPort = Port(await broker.WaitForOutputLineAsync(line => BrokerBanner().IsMatch(line), "the broker banner"), BrokerBanner());
+        var brokerPort = (await broker.WaitForBrokerAddressAsync()).Port;
         var monitorLine = await broker.WaitForOutputLineAsync(line => line.StartsWith("monitor listening on", StringComparison.Ordinal), "the monitor line");
         Assert.That(broker.OutputLines, Is.EqualTo(new[] { $"broker listening on 127.0.0.1:{brokerPort}", monitorLine }), "the broker banner stays first");
         var monitorPort = Port(monitorLine, MonitorBanner());
@@ -76,9 +76,6 @@ public partial class BrokerMonitorCommandTests
 
     private static int Port(string line, Regex banner) =>
         int.Parse(banner.Match(line).Groups[1].Value, CultureInfo.InvariantCulture);
-
-    [GeneratedRegex(@"^broker listening on 127\.0\.0\.1:([0-9]+)$")]
-    private static partial Regex BrokerBanner();
 
     [GeneratedRegex(@"^monitor listening on 127\.0\.0\.1:([0-9]+)$")]
     private static partial Regex MonitorBanner();

@@ -26,8 +26,7 @@ public class ReconnectAfterBrokerKillTests
         var restarted = (CliProcess?)null;
         try
         {
-            var banner = await broker.WaitForOutputLineAsync(line => line.StartsWith("broker listening on 127.0.0.1:", StringComparison.Ordinal), "the banner");
-            var server = banner.Split(' ')[^1];
+            var server = (await broker.WaitForBrokerAddressAsync()).ToString();
             var options = new ChatClientOptions
             {
                 Capabilities = ChatCapabilities.All,

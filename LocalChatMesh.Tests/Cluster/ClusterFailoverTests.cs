@@ -31,8 +31,7 @@ public sealed class ClusterFailoverTests : NatsServerTests
 
             foreach (var broker in processes)
             {
-                var banner = await broker.WaitForOutputLineAsync(line => line.StartsWith("broker listening on 127.0.0.1:", StringComparison.Ordinal), "the banner");
-                servers.Add(banner.Split(' ')[^1]);
+                servers.Add((await broker.WaitForBrokerAddressAsync()).ToString());
             }
 
             var comesBack = new ChatClientOptions

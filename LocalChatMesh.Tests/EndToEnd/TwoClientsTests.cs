@@ -9,8 +9,7 @@ public class TwoClientsTests
     public async Task Alice_and_bob_chat_and_leave_through_the_real_binaries()
     {
         await using var broker = CliProcess.Start("broker", "--listen", "127.0.0.1:0");
-        var banner = await broker.WaitForOutputLineAsync(line => line.StartsWith("broker listening on 127.0.0.1:", StringComparison.Ordinal), "the banner");
-        var server = banner.Split(' ')[^1];
+        var server = (await broker.WaitForBrokerAddressAsync()).ToString();
 
         await using var alice = CliProcess.Start("client", "--nickname", "alice", "--server", server);
         await alice.WaitForOutputLineAsync("*** connected as alice");

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Threading.Channels;
 
 namespace LocalChatMesh.Tests.Support;
@@ -9,7 +11,7 @@ namespace LocalChatMesh.Tests.Support;
 /// error redirected: write lines, wait for a line with a deadline, wait for the exit with a
 /// deadline. The process is killed on dispose if it is still running. Failures carry a transcript.
 /// </summary>
-internal sealed class CliProcess : IAsyncDisposable
+internal sealed partial class CliProcess : IAsyncDisposable
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
@@ -119,6 +121,20 @@ internal sealed class CliProcess : IAsyncDisposable
 
     /// <summary>Waits for the next standard output line that matches, skipping others.</summary>
     public Task<string> WaitForOutputLineAsync(Func<string, bool> match, string description) => WaitForAsync(_output, "standard output", match, description);
+
+    /// <summary>
+    /// Waits for the broker command's banner, <c>broker listening on 127.0.0.1:PORT</c> (the broker
+    /// listens on 127.0.0.1 port 0 in every test), and returns the address it names.
+    /// </summary>
+    public async Task<IPEndPoint> WaitForBrokerAddressAsync()
+    {
+        var banner = await WaitForOutputLineAsync(line => BrokerBanner().IsMatch(line), "the broker banner");
+        return IPEndPoint.Parse(BrokerBanner().Match(banner).Groups[1].Value);
+    }
+
+    /// <summary>The broker command's first line of standard output; the address is its group 1.</summary>
+    [GeneratedRegex(@"^broker listening on (127\.0\.0\.1:[0-9]+)$")]
+    public static partial Regex BrokerBanner();
 
     /// <summary>Waits for the next standard error line that matches, skipping others.</summary>
     public Task<string> WaitForErrorLineAsync(Func<string, bool> match, string description) => WaitForAsync(_error, "standard error", match, description);

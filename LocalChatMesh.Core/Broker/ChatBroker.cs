@@ -33,7 +33,8 @@ public sealed class ChatBroker : IAsyncDisposable
     // Like Kestrel's IOQueues, but one per two cores: a broadcast wakes every scheduler, and
     // on the 2-core box one scheduler cost less CPU per delivery than two at the same latency
     // (0.76-0.79 against 0.83-0.85 s per million, BENCHMARKS.md) while readers keep the other core.
-    private readonly SendScheduler[] _schedulers = Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount / 2, 1, 16)).Select(_ => new SendScheduler()).ToArray();
+    // With inline completions the event thread makes the writes after its batch (SendScheduler).
+    private readonly SendScheduler[] _schedulers;
     private readonly Subject<IHubConnection> _accepted = new();
     private readonly ConcurrentDictionary<long, TcpConnection> _live = new();
     private readonly CancellationTokenSource _stopAccepting = new();
@@ -70,6 +71,8 @@ public sealed class ChatBroker : IAsyncDisposable
         };
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
         _tls = options.Tls is { } tls ? CreateTlsAcceptor(tls) : null;
+        var inline = SendScheduler.CompletionsInline;
+        _schedulers = [.. Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount / 2, 1, 16)).Select(_ => new SendScheduler(writeAfterEngineBatch: inline))];
     }
 
     /// <summary>The address the broker listens on, with the real port when port 0 was asked for.</summary>
@@ -233,6 +236,11 @@ public sealed class ChatBroker : IAsyncDisposable
         }
 
         _accepted.OnCompleted();
+        foreach (var scheduler in _schedulers)
+        {
+            scheduler.Dispose();
+        }
+
         _hub.Dispose();
         _accepted.Dispose();
         _stopAccepting.Dispose();

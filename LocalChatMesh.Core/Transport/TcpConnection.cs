@@ -304,17 +304,29 @@ internal sealed class TcpConnection : IHubConnection, IObservable<ClientMessage>
                 var unread = new ReadOnlySequence<byte>(buffer!, start, end - start);
                 var framed = unread;
                 var status = FrameStatus.Incomplete;
-                while (!_closing && !_inputEnded && (status = LineFramer.TryReadLine(ref framed, _maxLineLength, out var line)) == FrameStatus.Line)
+                // The writes this receive's lines make wait for the end of the engine's batch,
+                // where the scheduler writes after it (see SendScheduler); never across an await.
+                SendScheduler.Defer(true);
+                try
                 {
-                    if (!LineFramer.IsBlank(line))
+                    while (!_closing && !_inputEnded && (status = LineFramer.TryReadLine(ref framed, _maxLineLength, out var line)) == FrameStatus.Line)
                     {
-                        Deliver(line);
-                    }
+                        if (!LineFramer.IsBlank(line))
+                        {
+                            Deliver(line);
+                        }
 
-                    if (!_gate.IsOpen)
-                    {
-                        await _gate.WaitAsync(StopToken()).ConfigureAwait(false);
+                        if (!_gate.IsOpen)
+                        {
+                            SendScheduler.Defer(false);
+                            await _gate.WaitAsync(StopToken()).ConfigureAwait(false);
+                            SendScheduler.Defer(true);
+                        }
                     }
+                }
+                finally
+                {
+                    SendScheduler.Defer(false);
                 }
 
                 if (status == FrameStatus.TooLong)

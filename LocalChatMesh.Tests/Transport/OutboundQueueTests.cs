@@ -146,6 +146,108 @@ public class OutboundQueueTests
     }
 
     [Test]
+    public async Task Writes_a_reader_defers_are_made_after_the_engine_batch_and_every_wake_arms_again()
+    {
+        // A scheduler that writes after the engine's batch: a reader's flush waits for one byte
+        // through the scheduler's loopback pair. Ping-pong: the next frame is deferred the moment
+        // the peer has the previous one, which is while the wake that wrote it disarms and writes.
+        // A wake that stayed armed, or a frame deferred just as it disarmed and left behind, would
+        // never be written.
+        using var scheduler = new SendScheduler(writeAfterEngineBatch: true);
+        await using var pair = await SocketPair.CreateAsync();
+        using var metrics = NoMetrics();
+        var queue = NewQueue(pair, metrics, scheduler: scheduler);
+        pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
+        var frame = Frame(3, 24);
+        var buffer = new byte[frame.Length];
+        var rounds = 0;
+        await Task.Run(() =>
+        {
+            for (; rounds < 10_000; rounds++)
+            {
+                SendScheduler.Defer(true);
+                queue.Enqueue(frame);
+                SendScheduler.Defer(false);
+                var read = 0;
+                while (read < frame.Length)
+                {
+                    read += pair.Client.Receive(buffer, read, frame.Length - read, SocketFlags.None);
+                }
+            }
+        }).WaitAsync(RawClient.Deadline * 2);
+
+        Assert.That(rounds, Is.EqualTo(10_000));
+    }
+
+    [Test]
+    public async Task A_batch_of_deferred_writes_to_many_connections_goes_out_whole_and_in_order()
+    {
+        // One deferral queues many frames for several connections (a broadcast per line of a
+        // receive); one wake writes them all, each connection's in order and coalesced.
+        using var scheduler = new SendScheduler(writeAfterEngineBatch: true);
+        using var metrics = NoMetrics();
+        var pairs = new List<SocketPair>();
+        try
+        {
+            var queues = new List<OutboundQueue>();
+            for (var i = 0; i < 4; i++)
+            {
+                var pair = await SocketPair.CreateAsync();
+                pairs.Add(pair);
+                queues.Add(NewQueue(pair, metrics, scheduler: scheduler));
+            }
+
+            var frames = Enumerable.Range(0, 500).Select(i => Frame(i, 30 + (i % 20))).ToList();
+            await Task.Run(() =>
+            {
+                SendScheduler.Defer(true);
+                foreach (var frame in frames)
+                {
+                    foreach (var queue in queues)
+                    {
+                        queue.Enqueue(frame);
+                    }
+                }
+
+                SendScheduler.Defer(false);
+            });
+
+            var expected = frames.SelectMany(frame => frame).ToArray();
+            foreach (var pair in pairs)
+            {
+                Assert.That(await pair.ReadAsync(expected.Length), Is.EqualTo(expected));
+            }
+        }
+        finally
+        {
+            foreach (var pair in pairs)
+            {
+                await pair.DisposeAsync();
+            }
+        }
+    }
+
+    [Test]
+    public async Task Once_the_scheduler_is_disposed_a_deferred_write_goes_to_the_pool_and_is_made()
+    {
+        var scheduler = new SendScheduler(writeAfterEngineBatch: true);
+        await using var pair = await SocketPair.CreateAsync();
+        using var metrics = NoMetrics();
+        var queue = NewQueue(pair, metrics, scheduler: scheduler);
+        scheduler.Dispose();
+        var frame = Frame(5, 40);
+
+        await Task.Run(() =>
+        {
+            SendScheduler.Defer(true);
+            queue.Enqueue(frame);
+            SendScheduler.Defer(false);
+        });
+
+        Assert.That(await pair.ReadAsync(frame.Length), Is.EqualTo(frame));
+    }
+
+    [Test]
     public async Task A_close_made_as_the_flush_gives_the_queue_up_still_ends_the_stream_after_every_frame()
     {
         // Close is made the moment the peer has the last frame, which is while the flush that

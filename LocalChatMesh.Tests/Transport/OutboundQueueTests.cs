@@ -124,25 +124,9 @@ public class OutboundQueueTests
         await using var pair = await SocketPair.CreateAsync();
         using var metrics = NoMetrics();
         var queue = NewQueue(pair, metrics);
-        pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
         var frame = Frame(7, 16);
-        var buffer = new byte[frame.Length];
-        var rounds = 0;
-        await Task.Run(() =>
-        {
-            for (; rounds < 20_000; rounds++)
-            {
-                queue.Enqueue(frame);
-                var read = 0;
-                while (read < frame.Length)
-                {
-                    // Blocking: back as soon as the send has put the bytes in the socket.
-                    read += pair.Client.Receive(buffer, read, frame.Length - read, SocketFlags.None);
-                }
-            }
-        }).WaitAsync(RawClient.Deadline * 2);
 
-        Assert.That(rounds, Is.EqualTo(20_000));
+        Assert.That(await PingPongAsync(pair, () => queue.Enqueue(frame), frame.Length, 20_000), Is.EqualTo(20_000));
     }
 
     [Test]
@@ -157,33 +141,16 @@ public class OutboundQueueTests
         await using var pair = await SocketPair.CreateAsync();
         using var metrics = NoMetrics();
         var queue = NewQueue(pair, metrics, scheduler: scheduler);
-        pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
         var frame = Frame(3, 24);
-        var buffer = new byte[frame.Length];
-        var rounds = 0;
-        await Task.Run(() =>
-        {
-            for (; rounds < 10_000; rounds++)
-            {
-                SendScheduler.Defer(true);
-                queue.Enqueue(frame);
-                SendScheduler.Defer(false);
-                var read = 0;
-                while (read < frame.Length)
-                {
-                    read += pair.Client.Receive(buffer, read, frame.Length - read, SocketFlags.None);
-                }
-            }
-        }).WaitAsync(RawClient.Deadline * 2);
 
-        Assert.That(rounds, Is.EqualTo(10_000));
+        Assert.That(await PingPongAsync(pair, () => EnqueueAsReader(queue, frame), frame.Length, 10_000), Is.EqualTo(10_000));
     }
 
     [Test]
     public async Task A_batch_of_deferred_writes_to_many_connections_goes_out_whole_and_in_order()
     {
         // One deferral queues many frames for several connections (a broadcast per line of a
-        // receive); one wake writes them all, each connection's in order and coalesced.
+        // receive); the wake that follows writes them all, each connection's in order.
         using var scheduler = new SendScheduler(writeAfterEngineBatch: true);
         using var metrics = NoMetrics();
         var pairs = new List<SocketPair>();
@@ -237,12 +204,7 @@ public class OutboundQueueTests
         scheduler.Dispose();
         var frame = Frame(5, 40);
 
-        await Task.Run(() =>
-        {
-            SendScheduler.Defer(true);
-            queue.Enqueue(frame);
-            SendScheduler.Defer(false);
-        });
+        await Task.Run(() => EnqueueAsReader(queue, frame));
 
         Assert.That(await pair.ReadAsync(frame.Length), Is.EqualTo(frame));
     }
@@ -450,6 +412,38 @@ public class OutboundQueueTests
             Assert.That(queue.BufferedBytes, Is.Zero, "the backlog is let go");
             Assert.That(gate.IsOpen, Is.True, "an aborted queue holds nobody back");
         });
+    }
+
+    // On a thread of its own: sends a frame, then waits (blocking) until the peer has all of it,
+    // so the next frame is queued while the write that carried the last one is finishing.
+    // Returns the rounds completed; throws when a frame never comes.
+    private static async Task<int> PingPongAsync(SocketPair pair, Action send, int frameLength, int rounds)
+    {
+        pair.Client.ReceiveTimeout = (int)RawClient.Deadline.TotalMilliseconds;
+        var buffer = new byte[frameLength];
+        var done = 0;
+        await Task.Run(() =>
+        {
+            for (; done < rounds; done++)
+            {
+                send();
+                var read = 0;
+                while (read < frameLength)
+                {
+                    // Blocking: back as soon as the send has put the bytes in the socket.
+                    read += pair.Client.Receive(buffer, read, frameLength - read, SocketFlags.None);
+                }
+            }
+        }).WaitAsync(RawClient.Deadline * 2);
+        return done;
+    }
+
+    // What a connection's reader does with the frames a line makes: they wait for the end of the engine's batch.
+    private static void EnqueueAsReader(OutboundQueue queue, byte[] frame)
+    {
+        SendScheduler.Defer(true);
+        queue.Enqueue(frame);
+        SendScheduler.Defer(false);
     }
 
     private static byte[] Frame(int number, int length)

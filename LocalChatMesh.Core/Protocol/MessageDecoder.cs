@@ -322,6 +322,14 @@ public static class MessageDecoder
             error = Describe(exception);
             return false;
         }
+        catch (InvalidOperationException)
+        {
+            // The reader checks a string's \u escapes only when the string is read (GetString,
+            // CopyString), and throws this instead of a JsonException: a "\ud800" alone is JSON
+            // syntax, but not text. The string being read is the reader's current token.
+            error = $"invalid JSON at byte {reader.TokenStartIndex}: a \\u escape in a string is an unpaired surrogate";
+            return false;
+        }
 
         if (fields.KindOf(Field.Type) == Kind.Absent)
         {

@@ -78,6 +78,11 @@ public class BadInputMatrixTests
         yield return AfterJoin("a NUL byte inside a string", [.. "{\"type\":\"chat\",\"text\":\"a"u8, 0x00, .. "b\"}\n"u8], "invalid JSON at byte 24: '0x00' is invalid within a JSON string. The string should be correctly escaped.");
         yield return BeforeHello("a NUL byte as the first line", [0x00, (byte)'\n'], "invalid JSON at byte 0: '0x00' is an invalid start of a value.");
 
+        // JSON syntax, but not text: the reader refuses a lone surrogate only when the string is read.
+        yield return AfterJoin("an unpaired surrogate escape in a chat", """{"type":"chat","text":"a\ud800"}""", "invalid JSON at byte 22: a \\u escape in a string is an unpaired surrogate");
+        yield return AfterJoin("an unpaired surrogate escape in a field name", """{"type":"chat","\udc00":1,"text":"a"}""", "invalid JSON at byte 15: a \\u escape in a string is an unpaired surrogate");
+        yield return BeforeHello("an unpaired surrogate escape in a hello", """{"type":"hello","nickname":"\udc00x"}""", "invalid JSON at byte 27: a \\u escape in a string is an unpaired surrogate");
+
         // Shape and size.
         yield return AfterJoin("nesting 41 levels deep", "{\"type\":\"chat\",\"text\":\"a\",\"x\":" + new string('[', 40) + new string(']', 40) + "}", "invalid JSON at byte 61: The maximum configured depth of 32 has been exceeded. Cannot read next JSON array.");
         yield return Relayed("a huge array in an unknown field, under the line limit", "{\"type\":\"chat\",\"text\":\"big\",\"x\":[" + HugeArray() + "]}", "big");

@@ -100,6 +100,9 @@ public class MessageDecoderTests
     [TestCase("{\"type\":\"chat\",\"text\":{\"a\":1}}", "field 'text' must be a string")]
     [TestCase("{\"type\":\"chat\",\"text\":true}", "field 'text' must be a string")]
     [TestCase("{\"type\":\"chat\",\"text\":\"a\",\"text\":\"b\"}", "duplicate field 'text'")]
+    [TestCase("{\"type\":\"chat\",\"text\":\"a\\ud800\"}", "invalid JSON at byte 22: a \\u escape in a string is an unpaired surrogate")]
+    [TestCase("{\"type\":\"chat\",\"text\":\"\\udc00\\ud800\"}", "invalid JSON at byte 22: a \\u escape in a string is an unpaired surrogate")]
+    [TestCase("{\"type\":\"hello\",\"nickname\":\"a\",\"capabilities\":[\"rooms\",\"\\ud83d\"]}", "invalid JSON at byte 55: a \\u escape in a string is an unpaired surrogate")]
     [TestCase("{\"type\":\"chat\",\"type\":\"hello\",\"text\":\"a\"}", "duplicate field 'type'")]
     public void Describes_each_kind_of_bad_client_line(string json, string expected)
     {
@@ -154,6 +157,7 @@ public class MessageDecoderTests
     [TestCase("{\"type\":\"roster\",\"participants\":[\"bob\",3]}", "field 'participants' must be an array of strings")]
     [TestCase("{\"type\":\"chat\",\"text\":\"hi\"}", "missing field 'nickname'")]
     [TestCase("{\"type\":\"error\"}", "missing field 'message'")]
+    [TestCase("{\"type\":\"chat\",\"nickname\":\"bob\",\"text\":\"\\udfff\"}", "invalid JSON at byte 39: a \\u escape in a string is an unpaired surrogate")]
     [TestCase("{\"type\":\"hello\",\"nickname\":\"a\"}", "unknown message type 'hello'")]
     public void Describes_each_kind_of_bad_server_line(string json, string expected)
     {

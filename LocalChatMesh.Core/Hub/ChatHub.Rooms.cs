@@ -281,7 +281,8 @@ internal sealed partial class ChatHub
 
     private void Chat(ConnectionState state, ChatMessage chat)
     {
-        if (string.IsNullOrWhiteSpace(chat.Text))
+        var text = chat.Utf8Text;
+        if (Utf8Text.IsBlank(text))
         {
             return;
         }
@@ -318,7 +319,7 @@ internal sealed partial class ChatHub
             return;
         }
 
-        var entry = new ChatEntry(room, ++_lastId, _scheduler.Now, state.Nickname!, chat.Text);
+        var entry = new ChatEntry(room, ++_lastId, _scheduler.Now, state.Nickname!, text);
         Append(room, entry);
         if (_events.HasObservers)
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -77,11 +78,11 @@ public static class MessageDecoder
 
                 break;
             case "chat":
-                if (fields.RequireString(Field.Text, out var text, out error))
+                if (fields.RequireUtf8Text(out var text, out error))
                 {
                     message = fields.OptionalString(Field.Room, out var room, out error)
-                        ? new ChatMessage(text) { Room = room }
-                        : new MistypedField(error!, new ChatMessage(text));
+                        ? new ChatMessage(string.Empty) { Utf8Text = text, Room = room }
+                        : new MistypedField(error!, new ChatMessage(string.Empty) { Utf8Text = text });
                     error = null;
                 }
 
@@ -491,6 +492,9 @@ public static class MessageDecoder
         private string?[]? _strings;
         private long[]? _integers;
 
+        // The text is kept as UTF-8, as the line has it: a chat's text goes back out as UTF-8.
+        private byte[]? _text;
+
         public readonly string? Type => _strings?[(int)Field.Type];
 
         public List<string>? Capabilities { get; private set; }
@@ -510,6 +514,10 @@ public static class MessageDecoder
             {
                 case JsonTokenType.Null:
                     _kinds[(int)field] = Kind.Null;
+                    break;
+                case JsonTokenType.String when field == Field.Text:
+                    _kinds[(int)field] = Kind.String;
+                    _text = Utf8Value(ref reader);
                     break;
                 case JsonTokenType.String:
                     _kinds[(int)field] = Kind.String;
@@ -561,9 +569,36 @@ public static class MessageDecoder
 
         public readonly bool RequireString(Field field, [NotNullWhen(true)] out string? value, out string? error)
         {
-            value = KindOf(field) == Kind.String ? _strings![(int)field] : null;
+            value = KindOf(field) == Kind.String ? StringAt(field) : null;
             error = value is null ? Problem(field, "a string") : null;
             return value is not null;
+        }
+
+        public readonly bool RequireUtf8Text([NotNullWhen(true)] out byte[]? value, out string? error)
+        {
+            value = KindOf(Field.Text) == Kind.String ? _text : null;
+            error = value is null ? Problem(Field.Text, "a string") : null;
+            return value is not null;
+        }
+
+        // The string's unescaped UTF-8: the line's own bytes when it has no escapes (the usual case).
+        private static byte[] Utf8Value(ref Utf8JsonReader reader)
+        {
+            if (!reader.ValueIsEscaped)
+            {
+                return reader.ValueSpan.ToArray();
+            }
+
+            // Unescaping never lengthens a string.
+            var buffer = ArrayPool<byte>.Shared.Rent(reader.ValueSpan.Length);
+            try
+            {
+                return buffer.AsSpan(0, reader.CopyString(buffer)).ToArray();
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
 
         public readonly bool OptionalString(Field field, out string? value, out string? error)
@@ -575,7 +610,7 @@ public static class MessageDecoder
                 case Kind.Absent or Kind.Null:
                     return true;
                 case Kind.String:
-                    value = _strings![(int)field];
+                    value = StringAt(field);
                     return true;
                 default:
                     error = Problem(field, "a string");
@@ -583,7 +618,11 @@ public static class MessageDecoder
             }
         }
 
-        public readonly string? StringOrNull(Field field) => KindOf(field) == Kind.String ? _strings![(int)field] : null;
+        public readonly string? StringOrNull(Field field) => KindOf(field) == Kind.String ? StringAt(field) : null;
+
+        // Only for a field read as a string.
+        private readonly string StringAt(Field field) =>
+            field == Field.Text ? System.Text.Encoding.UTF8.GetString(_text!) : _strings![(int)field]!;
 
         public readonly bool OptionalCount(Field field, out long? value, out string? error)
         {

@@ -1,3 +1,4 @@
+using System.Text;
 using LocalChatMesh.Protocol;
 
 namespace LocalChatMesh.Hub.Rooms;
@@ -56,12 +57,22 @@ internal abstract class RoomEntry(Room room)
 }
 
 /// <summary>A chat line: the room's history is made of these.</summary>
-internal sealed class ChatEntry(Room room, long id, DateTimeOffset time, string nickname, string text) : RoomEntry(room)
+/// <remarks>
+/// The text is held as UTF-8, as the sender's line had it: the frames are UTF-8, so no UTF-16
+/// string is made for a chat on the broker's own path (BENCHMARKS.md, "A chat as its bytes").
+/// </remarks>
+internal sealed class ChatEntry(Room room, long id, DateTimeOffset time, string nickname, byte[] utf8Text) : RoomEntry(room)
 {
-    // What one retained chat costs, roughly: the entry, its strings (UTF-16), its slots in the
+    // What one retained chat costs, roughly: the entry, its nickname and text, its slots in the
     // room's log and the history queue, one cached replay frame, and the GC's share. Calibrated
     // with bench --fill-rooms (BENCHMARKS.md, "History workloads"): 160 undercounted real memory by half.
     private const int Overhead = 400;
+
+    /// <summary>A chat whose text came as a string (the store, the cluster).</summary>
+    public ChatEntry(Room room, long id, DateTimeOffset time, string nickname, string text)
+        : this(room, id, time, nickname, Encoding.UTF8.GetBytes(text))
+    {
+    }
 
     public long Id { get; } = id;
 
@@ -69,28 +80,35 @@ internal sealed class ChatEntry(Room room, long id, DateTimeOffset time, string 
 
     public string Nickname { get; } = nickname;
 
-    public string Text { get; } = text;
+    /// <summary>The text as UTF-8; shared, never changed.</summary>
+    public byte[] Utf8Text { get; } = utf8Text;
 
-    public override long SizeBytes { get; } = Overhead + (3L * (nickname.Length + text.Length));
+    // Per text byte: the bytes themselves, the replay frame's copy, and one for escapes and the
+    // like (the same figure as when the text was a UTF-16 string, for ASCII text).
+    public override long SizeBytes { get; } = Overhead + (3L * (nickname.Length + utf8Text.Length));
 
     // Straight from the fields: no message object per chat and variant (the same bytes as Build's, tested).
     protected override byte[] Encode(WireForm form) => form switch
     {
-        WireForm.V1 => MessageEncoder.EncodeChat(Nickname, Text, null, null, null, null),
-        WireForm.Meta => MessageEncoder.EncodeChat(Nickname, Text, null, Id, Time, null),
-        WireForm.Rooms => MessageEncoder.EncodeChat(Nickname, Text, Room.Name, null, null, null),
-        WireForm.RoomsMeta => MessageEncoder.EncodeChat(Nickname, Text, Room.Name, Id, Time, null),
-        _ => MessageEncoder.EncodeChat(Nickname, Text, Room.Name, Id, Time, true),
+        WireForm.V1 => MessageEncoder.EncodeChat(Nickname, Utf8Text, null, null, null, null),
+        WireForm.Meta => MessageEncoder.EncodeChat(Nickname, Utf8Text, null, Id, Time, null),
+        WireForm.Rooms => MessageEncoder.EncodeChat(Nickname, Utf8Text, Room.Name, null, null, null),
+        WireForm.RoomsMeta => MessageEncoder.EncodeChat(Nickname, Utf8Text, Room.Name, Id, Time, null),
+        _ => MessageEncoder.EncodeChat(Nickname, Utf8Text, Room.Name, Id, Time, true),
     };
 
-    protected override ServerMessage Build(WireForm form) => form switch
+    protected override ServerMessage Build(WireForm form)
     {
-        WireForm.V1 => new ChatBroadcastMessage(Nickname, Text),
-        WireForm.Meta => new ChatBroadcastMessage(Nickname, Text) { Id = Id, Time = Time },
-        WireForm.Rooms => new ChatBroadcastMessage(Nickname, Text) { Room = Room.Name },
-        WireForm.RoomsMeta => new ChatBroadcastMessage(Nickname, Text) { Room = Room.Name, Id = Id, Time = Time },
-        _ => new ChatBroadcastMessage(Nickname, Text) { Room = Room.Name, Id = Id, Time = Time, History = true },
-    };
+        var text = Encoding.UTF8.GetString(Utf8Text);
+        return form switch
+        {
+            WireForm.V1 => new ChatBroadcastMessage(Nickname, text),
+            WireForm.Meta => new ChatBroadcastMessage(Nickname, text) { Id = Id, Time = Time },
+            WireForm.Rooms => new ChatBroadcastMessage(Nickname, text) { Room = Room.Name },
+            WireForm.RoomsMeta => new ChatBroadcastMessage(Nickname, text) { Room = Room.Name, Id = Id, Time = Time },
+            _ => new ChatBroadcastMessage(Nickname, text) { Room = Room.Name, Id = Id, Time = Time, History = true },
+        };
+    }
 }
 
 /// <summary>Somebody joined or left the room. Presence is in the room's order but is not history.</summary>

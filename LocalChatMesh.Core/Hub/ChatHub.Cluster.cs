@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
@@ -167,7 +168,7 @@ internal sealed partial class ChatHub
             {
                 var chat = batch.Chats[i];
                 var id = ChatId(roomEvent.Sequence, i);
-                Append(room, new ChatEntry(room, id, roomEvent.Time, chat.Nickname, chat.Text));
+                Append(room, id, roomEvent.Time, chat.Nickname, Encoding.UTF8.GetBytes(chat.Text));
                 if (chat.Member.StartsWith(ours, StringComparison.Ordinal)
                     && _online.TryGetValue(NicknameRules.Key(chat.Nickname), out var sender) && sender.MemberId == chat.Member)
                 {

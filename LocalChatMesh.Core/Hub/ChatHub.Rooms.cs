@@ -12,9 +12,9 @@ internal sealed partial class ChatHub
     private readonly Dictionary<string, Room> _rooms = new(RoomNames.Comparer);
 
     // Every retained chat of every room, oldest first (ids are global, so this is also id order):
-    // the global history limits and the age limit trim from its front. Entries the rooms already
+    // the global history limits and the age limit trim from its front. Chats the rooms already
     // let go stay here until they reach the front or the queue is compacted.
-    private readonly Queue<ChatEntry> _history = new();
+    private readonly Queue<RetainedChat> _history = new();
     // Without a store, history dies with the process: a new epoch each start. A store keeps its own.
     // It only has to differ between starts, so a random Guid serves; a cryptographic generator
     // here would map OpenSSL into every idle broker (about 5 MB of RSS) before any client asks.
@@ -319,12 +319,12 @@ internal sealed partial class ChatHub
             return;
         }
 
-        var entry = new ChatEntry(room, ++_lastId, _scheduler.Now, state.Nickname!, text);
-        Append(room, entry);
+        var id = ++_lastId;
+        Append(room, id, _scheduler.Now, state.Nickname!, text);
         if (_events.HasObservers)
         {
             // One event object per chat is worth sparing when nobody listens (the CLI's broker).
-            Publish(new ChatEvent(state.Id, state.Nickname!, chat.Text) { Room = room.Name, Id = entry.Id });
+            Publish(new ChatEvent(state.Id, state.Nickname!, chat.Text) { Room = room.Name, Id = id });
         }
     }
 
@@ -413,13 +413,14 @@ internal sealed partial class ChatHub
 
     private void AppendPresence(Room room, string nickname, bool joined)
     {
-        var entry = new PresenceEntry(room, nickname, joined);
+        var entry = new PresenceEntry(room.Name, nickname, joined);
 
         // Presence is not history: the log holds it only while a member catching up must read it in order.
         if (room.CatchingUp > 0)
         {
-            room.Log.Append(entry);
-            _historyBytes += entry.SizeBytes;
+            var before = room.Log.Bytes;
+            room.Log.AppendPresence(entry);
+            _historyBytes += room.Log.Bytes - before;
         }
 
         FanOut(room, entry);
@@ -427,28 +428,33 @@ internal sealed partial class ChatHub
     }
 
     /// <summary>Appends a chat to its room's log and pushes it to the live members, encoded once per variant.</summary>
-    private void Append(Room room, ChatEntry entry)
+    private void Append(Room room, long id, DateTimeOffset time, string nickname, ReadOnlySpan<byte> utf8Text)
     {
-        room.Log.Append(entry);
-        _historyBytes += entry.SizeBytes;
-        _retainedChats++;
-        _history.Enqueue(entry);
-        FanOut(room, entry);
+        var position = Retain(room, id, time, nickname, utf8Text);
+        FanOut(room, new LoggedEntry(room.Log, position));
         Trim(room);
-        TrimHistory(entry.Time);
+        TrimHistory(time);
     }
 
-    private void FanOut(Room room, RoomEntry entry)
+    /// <summary>Keeps a chat in its room's log and the history accounts; returns its position.</summary>
+    private long Retain(Room room, long id, DateTimeOffset time, string nickname, ReadOnlySpan<byte> utf8Text)
+    {
+        var before = room.Log.Bytes;
+        var position = room.Log.AppendChat(id, time, nickname, utf8Text);
+        _historyBytes += room.Log.Bytes - before;
+        _retainedChats++;
+        _history.Enqueue(new RetainedChat(room, id, time.UtcTicks));
+        return position;
+    }
+
+    private void FanOut<TFrames>(Room room, TFrames entry)
+        where TFrames : IRoomFrames
     {
         var droppedBefore = Metrics.DroppedSoFar;
         room.Live.Publish(entry);
 
         // Delivered means queued: what a lagging client missed is counted as dropped instead.
         Metrics.MessagesOut.Add(room.Live.Count - (Metrics.DroppedSoFar - droppedBefore));
-        if (room.CatchingUp == 0)
-        {
-            entry.ForgetLiveFrames();
-        }
     }
 
     // A room's own history limits, and presence that nobody catching up needs any more.
@@ -461,7 +467,7 @@ internal sealed partial class ChatHub
         }
 
         var oldestCursor = room.OldestCursor();
-        while (log.Front is PresenceEntry presence && presence.Position < oldestCursor)
+        while (log.FrontIsPresence && log.FirstPosition < oldestCursor)
         {
             DropFront(room);
         }
@@ -492,9 +498,9 @@ internal sealed partial class ChatHub
 
     private void DropFront(Room room)
     {
-        var entry = room.Log.DropFront();
-        _historyBytes -= entry.SizeBytes;
-        if (entry is ChatEntry)
+        var (chat, bytes) = room.Log.DropFront();
+        _historyBytes -= bytes;
+        if (chat)
         {
             _retainedChats--;
         }
@@ -512,7 +518,7 @@ internal sealed partial class ChatHub
             }
 
             // Compared as a span: on virtual time "now" may be too close to the calendar's start to subtract from.
-            if (_historyBytes <= _options.HistoryBytes && now - oldest.Time <= _options.HistoryMaxAge)
+            if (_historyBytes <= _options.HistoryBytes && TimeSpan.FromTicks(now.UtcTicks - oldest.UtcTicks) <= _options.HistoryMaxAge)
             {
                 break;
             }
@@ -558,4 +564,11 @@ internal sealed partial class ChatHub
             }
         }
     }
+}
+
+/// <summary>A chat in the hub's history queue: which room holds it, its id, and when it was accepted.</summary>
+internal readonly record struct RetainedChat(Room Room, long Id, long UtcTicks)
+{
+    /// <summary>False once its room has let it go.</summary>
+    public bool Retained => Room.Log.Holds(Id);
 }

@@ -1,3 +1,4 @@
+using System.Text;
 using LocalChatMesh.Diagnostics;
 using LocalChatMesh.Hub.Rooms;
 using LocalChatMesh.Storage;
@@ -52,11 +53,7 @@ internal sealed partial class ChatHub
                     _rooms.Add(stored.Room, room);
                 }
 
-                var entry = new ChatEntry(room, stored.Id, stored.Time, stored.Nickname, stored.Text);
-                room.Log.Append(entry);
-                _historyBytes += entry.SizeBytes;
-                _retainedChats++;
-                _history.Enqueue(entry);
+                Retain(room, stored.Id, stored.Time, stored.Nickname, Encoding.UTF8.GetBytes(stored.Text));
                 Trim(room);
             }
 
@@ -144,8 +141,7 @@ internal sealed partial class ChatHub
     {
         // The room may have gone (everybody left) while the chat was being committed: it exists again now.
         var room = GetOrCreateRoom(chat.Room) ?? new Room(chat.Room);
-        var entry = new ChatEntry(room, chat.Id, chat.Time, chat.Nickname, chat.Text);
-        Append(room, entry);
+        Append(room, chat.Id, chat.Time, chat.Nickname, Encoding.UTF8.GetBytes(chat.Text));
         if (_events.HasObservers)
         {
             Publish(new ChatEvent(sender.Id, chat.Nickname, chat.Text) { Room = room.Name, Id = chat.Id });

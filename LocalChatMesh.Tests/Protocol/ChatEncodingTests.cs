@@ -106,20 +106,22 @@ public class ChatEncodingTests
     }
 }
 
-/// <summary>A room log's chat entry encodes each wire variant straight from its fields: the same bytes as the message it stands for.</summary>
-public class ChatEntryEncodingTests
+/// <summary>A room log's chat encodes each wire variant straight from its slot: the same bytes as the message it stands for.</summary>
+public class LoggedChatEncodingTests
 {
     [Test]
-    public void Every_wire_form_of_a_chat_entry_is_what_the_serializer_writes()
+    public void Every_wire_form_of_a_logged_chat_is_what_the_serializer_writes()
     {
-        var room = new LocalChatMesh.Hub.Rooms.Room("Rust-Dev");
+        var log = new LocalChatMesh.Hub.Rooms.RoomLog("Rust-Dev");
         var time = new DateTimeOffset(2026, 12, 1, 9, 20, 57, TimeSpan.FromHours(2)).AddTicks(98765);
         foreach (var text in new[] { "hi", "quote \" and \\ and \u0001 and 日本 🎉" })
         {
-            var entry = new LocalChatMesh.Hub.Rooms.ChatEntry(room, 12345, time, "ålice", text);
+            var position = log.AppendChat(12345, time, "ålice", Encoding.UTF8.GetBytes(text));
             foreach (var form in Enum.GetValues<LocalChatMesh.Hub.Rooms.WireForm>())
             {
-                Assert.That(Encoding.UTF8.GetString(entry.Frame(form)), Is.EqualTo(Encoding.UTF8.GetString(entry.EncodeWithSerializer(form))), $"{form}");
+                var message = log.Message(position, form);
+                Assert.That(((ChatBroadcastMessage)message).Text, Is.EqualTo(text));
+                Assert.That(Encoding.UTF8.GetString(log.Frame(position, form)), Is.EqualTo(Encoding.UTF8.GetString(MessageEncoder.EncodeWithSerializer(message))), $"{form}");
             }
         }
     }

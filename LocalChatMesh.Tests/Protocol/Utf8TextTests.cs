@@ -85,17 +85,15 @@ public class Utf8TextTests
     }
 
     [Test]
-    public void Every_frame_of_an_entry_made_from_bytes_is_what_the_serializer_writes_for_its_string()
+    public void Every_frame_of_a_chat_logged_from_bytes_is_what_the_serializer_writes_for_its_string()
     {
-        var room = new Room("dev");
+        var log = new RoomLog("dev");
         var time = new DateTimeOffset(2026, 12, 7, 17, 30, 0, 456, TimeSpan.Zero);
         foreach (var text in RandomTexts(5_000, seed: 13))
         {
-            var entry = new ChatEntry(room, 99, time, "ålice", Encoding.UTF8.GetBytes(text));
+            var position = log.AppendChat(99, time, "ålice", Encoding.UTF8.GetBytes(text));
             foreach (var form in Enum.GetValues<WireForm>())
             {
-                var frame = entry.Frame(form);
-                Assert.That(frame, Is.EqualTo(entry.EncodeWithSerializer(form)), $"{form}: {Escape(text)}");
                 var message = new ChatBroadcastMessage("ålice", text)
                 {
                     Room = form >= WireForm.Rooms ? "dev" : null,
@@ -103,7 +101,7 @@ public class Utf8TextTests
                     Time = form is WireForm.Meta or >= WireForm.RoomsMeta ? time : null,
                     History = form == WireForm.History ? true : null,
                 };
-                Assert.That(frame, Is.EqualTo(MessageEncoder.EncodeWithSerializer(message)), $"{form} against the message made from the string");
+                Assert.That(log.Frame(position, form), Is.EqualTo(MessageEncoder.EncodeWithSerializer(message)), $"{form}: {Escape(text)}");
             }
         }
     }

@@ -22,7 +22,9 @@ internal sealed class LiveFanOut : IDisposable
         return new Subscription(this, subscription);
     }
 
-    public void Publish(RoomEntry entry)
+    // Generic rather than over the interface, so a chat's LoggedEntry is not boxed.
+    public void Publish<TFrames>(TFrames entry)
+        where TFrames : IRoomFrames
     {
         for (var form = 0; form < Forms; form++)
         {

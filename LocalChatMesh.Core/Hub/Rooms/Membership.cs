@@ -73,15 +73,15 @@ internal sealed class Membership(ConnectionState connection, Room room)
                 continue;
             }
 
-            var entry = log.At(cursor);
             byte[]? frame = null;
             if (cursor >= JoinPosition)
             {
-                frame = entry.Frame(Connection.Form);
+                frame = log.Frame(cursor, Connection.Form);
             }
-            else if (entry is ChatEntry chat && chat.Id > ReplayAfterId)
+            else if (log.ChatIdAt(cursor) > ReplayAfterId)
             {
-                frame = chat.Frame(WireForm.History);
+                // Presence (id 0) before the join is not history.
+                frame = log.Frame(cursor, WireForm.History);
             }
 
             var buffered = Connection.Outbound.BufferedBytes;

@@ -32,7 +32,7 @@ internal sealed class Room(string name)
     /// </summary>
     public LiveFanOut Live { get; } = new();
 
-    public RoomLog Log { get; } = new();
+    public RoomLog Log { get; } = new(name);
 
     /// <summary>In a cluster: joins of this broker's clients waiting for the cluster to order them.</summary>
     public int PendingJoins { get; set; }

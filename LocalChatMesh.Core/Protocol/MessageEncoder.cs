@@ -51,6 +51,11 @@ public static class MessageEncoder
     /// </summary>
     internal static byte[] EncodeChat(string nickname, ReadOnlySpan<byte> utf8Text, string? room, long? id, DateTimeOffset? time, bool? history)
     {
+        if (ChatFrame.TryBuild(nickname, utf8Text, room, id, time, history) is { } frame)
+        {
+            return frame;
+        }
+
         var (buffer, writer) = Rent();
         WriteChat(writer, nickname, null, utf8Text, room, id, time, history);
         return Finish(buffer, writer);

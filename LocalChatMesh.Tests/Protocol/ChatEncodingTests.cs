@@ -126,3 +126,63 @@ public class LoggedChatEncodingTests
         }
     }
 }
+
+/// <summary>
+/// The chat frame put together by hand (the broker's path for a chat that needs no escaping) is
+/// byte for byte the serializer's, over every optional field; a part that needs escaping goes
+/// to the JSON writer instead, with the same result.
+/// </summary>
+public class ChatFrameTests
+{
+    private static readonly DateTimeOffset?[] Times =
+    [
+        null,
+        new DateTimeOffset(2026, 12, 1, 7, 20, 57, 123, TimeSpan.Zero),
+        new DateTimeOffset(2026, 12, 1, 9, 20, 57, TimeSpan.FromHours(2)).AddTicks(12345),
+        DateTimeOffset.MinValue,
+        DateTimeOffset.MaxValue,
+    ];
+
+    [Test]
+    public void Every_combination_of_fields_is_what_the_serializer_writes()
+    {
+        var built = 0;
+        foreach (var nickname in new[] { "alice", "ålice", "日本", "a\"b", "back\\slash", new string('é', 70) })
+        {
+            foreach (var text in new[] { "", "hi", "café 日本", "🎉", "quote \"", "tab\t", "<&>'+`" })
+            {
+                foreach (var room in new[] { null, "lobby", "Rust-Dev.2_x" })
+                {
+                    foreach (var id in new long?[] { null, 0, 7, long.MaxValue, -3 })
+                    {
+                        foreach (var time in Times)
+                        {
+                            foreach (var history in new bool?[] { null, true, false })
+                            {
+                                var utf8 = Encoding.UTF8.GetBytes(text);
+                                var expected = MessageEncoder.EncodeWithSerializer(new ChatBroadcastMessage(nickname, text) { Room = room, Id = id, Time = time, History = history });
+                                var frame = MessageEncoder.EncodeChat(nickname, utf8, room, id, time, history);
+                                Assert.That(Encoding.UTF8.GetString(frame), Is.EqualTo(Encoding.UTF8.GetString(expected)));
+                                Assert.That(frame, Is.EqualTo(expected));
+                                built += ChatFrame.TryBuild(nickname, utf8, room, id, time, history) is null ? 0 : 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // alice, ålice and 日本 with the four texts that need no escaping ("", hi, café 日本, <&>'+`), over every other field.
+        Assert.That(built, Is.EqualTo(3 * 4 * 3 * 5 * 5 * 3), "how often the hand-built path was taken");
+    }
+
+    [TestCase("a\"b", "hi", TestName = "A quote in the nickname")]
+    [TestCase("alice", "line\nbreak", TestName = "A control character in the text")]
+    [TestCase("alice", "\u2028", TestName = "A line separator in the text")]
+    [TestCase("alice", "\uFEFF", TestName = "A byte order mark in the text")]
+    [TestCase("alice", "🎉", TestName = "A character outside the BMP")]
+    public void A_part_that_needs_escaping_is_left_to_the_writer(string nickname, string text)
+    {
+        Assert.That(ChatFrame.TryBuild(nickname, Encoding.UTF8.GetBytes(text), "dev", 1, null, null), Is.Null);
+    }
+}

@@ -565,10 +565,3 @@ internal sealed partial class ChatHub
         }
     }
 }
-
-/// <summary>A chat in the hub's history queue: which room holds it, its id, and when it was accepted.</summary>
-internal readonly record struct RetainedChat(Room Room, long Id, long UtcTicks)
-{
-    /// <summary>False once its room has let it go.</summary>
-    public bool Retained => Room.Log.Holds(Id);
-}

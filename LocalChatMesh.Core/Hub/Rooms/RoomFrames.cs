@@ -26,13 +26,13 @@ internal sealed class PresenceEntry(string roomName, string nickname, bool joine
     private byte[]? _rooms;
 
     // Presence carries no id or time: the meta forms are the plain ones.
-    public byte[] Frame(WireForm form) => form < WireForm.Rooms
-        ? _v1 ??= MessageEncoder.Encode(Message(form))
-        : _rooms ??= MessageEncoder.Encode(Message(form));
+    public byte[] Frame(WireForm form) => form.HasRoom()
+        ? _rooms ??= MessageEncoder.Encode(Message(form))
+        : _v1 ??= MessageEncoder.Encode(Message(form));
 
     public ServerMessage Message(WireForm form)
     {
-        var room = form >= WireForm.Rooms ? roomName : null;
+        var room = form.HasRoom() ? roomName : null;
         return joined ? new UserJoinedMessage(nickname) { Room = room } : new UserLeftMessage(nickname) { Room = room };
     }
 }

@@ -56,7 +56,7 @@ internal sealed class RoomLog(string roomName)
     public bool FrontIsPresence => Count > 0 && _slots[_head].Presence is not null;
 
     /// <summary>Whether the chat with this id (appended here) is still held.</summary>
-    public bool Holds(long chatId) => chatId > LastDroppedId && chatId <= LastId && ChatCount > 0;
+    public bool Holds(long chatId) => chatId > LastDroppedId && chatId <= LastId;
 
     /// <summary>Appends a chat, copying its text; returns its position.</summary>
     public long AppendChat(long id, DateTimeOffset time, string nickname, ReadOnlySpan<byte> utf8Text)
@@ -106,14 +106,12 @@ internal sealed class RoomLog(string roomName)
             return presence.Message(form);
         }
 
-        var room = form >= WireForm.Rooms ? roomName : null;
-        var meta = form is WireForm.Meta or >= WireForm.RoomsMeta;
         return new ChatBroadcastMessage(slot.Nickname, System.Text.Encoding.UTF8.GetString(Text(slot)))
         {
-            Room = room,
-            Id = meta ? slot.Id : null,
-            Time = meta ? Time(slot) : null,
-            History = form == WireForm.History ? true : null,
+            Room = form.HasRoom() ? roomName : null,
+            Id = form.HasMeta() ? slot.Id : null,
+            Time = form.HasMeta() ? Time(slot) : null,
+            History = form.History(),
         };
     }
 
@@ -220,14 +218,13 @@ internal sealed class RoomLog(string roomName)
     private static ReadOnlySpan<byte> Text(in Slot slot) => slot.Block.AsSpan(slot.TextStart, slot.TextLength);
 
     // Straight from the slot: no message object per chat and form (the same bytes as Message's, tested).
-    private byte[] Encode(in Slot slot, WireForm form) => form switch
-    {
-        WireForm.V1 => MessageEncoder.EncodeChat(slot.Nickname, Text(slot), null, null, null, null),
-        WireForm.Meta => MessageEncoder.EncodeChat(slot.Nickname, Text(slot), null, slot.Id, Time(slot), null),
-        WireForm.Rooms => MessageEncoder.EncodeChat(slot.Nickname, Text(slot), roomName, null, null, null),
-        WireForm.RoomsMeta => MessageEncoder.EncodeChat(slot.Nickname, Text(slot), roomName, slot.Id, Time(slot), null),
-        _ => MessageEncoder.EncodeChat(slot.Nickname, Text(slot), roomName, slot.Id, Time(slot), true),
-    };
+    private byte[] Encode(in Slot slot, WireForm form) => MessageEncoder.EncodeChat(
+        slot.Nickname,
+        Text(slot),
+        form.HasRoom() ? roomName : null,
+        form.HasMeta() ? slot.Id : null,
+        form.HasMeta() ? Time(slot) : null,
+        form.History());
 
     private ref Slot SlotAt(long position)
     {

@@ -22,6 +22,19 @@ internal enum WireForm
     History = 4,
 }
 
+/// <summary>Which fields a <see cref="WireForm"/> carries: the one place that says so.</summary>
+internal static class WireForms
+{
+    /// <summary>Whether the form names the room.</summary>
+    public static bool HasRoom(this WireForm form) => form >= WireForm.Rooms;
+
+    /// <summary>Whether the form carries a chat's <c>id</c> and <c>time</c>.</summary>
+    public static bool HasMeta(this WireForm form) => form is WireForm.Meta or >= WireForm.RoomsMeta;
+
+    /// <summary>The <c>history</c> field: true for a replayed chat, absent otherwise.</summary>
+    public static bool? History(this WireForm form) => form == WireForm.History ? true : null;
+}
+
 /// <summary>What a connection was granted in its handshake.</summary>
 [Flags]
 internal enum Grants

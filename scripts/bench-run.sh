@@ -1,7 +1,33 @@
-# Sourced by scripts/bench-reference and scripts/bench-ab: one bench against a fresh broker.
-# The caller sets $dir (a scratch folder) and the array bench_args, and kills $pid in its cleanup
-# (set while the broker runs). Prints "ROUND NAME cpuM=... p50=... p99=... lost=... peakRss=..."
-# and appends "ROUND NAME CPUM P99" to $dir/figures. A run that lost messages is reported, not fatal.
+# Sourced by scripts/bench-reference, scripts/bench-ab and scripts/bench-per-chat: a scratch folder,
+# the build to measure, and one bench against a fresh broker.
+
+# Makes the scratch folder $dir; on exit it is removed, and the broker of a run still going ($pid) killed.
+bench_scratch() {
+  dir="$(mktemp -d)"
+  pid=""
+  trap 'bench_cleanup' EXIT
+}
+bench_cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
+
+# Sets $build to the chatmesh executable to measure: $CHATMESH when set (it must be one; nothing is
+# built then), otherwise the release build (Native AOT), published now.
+#   bench_build SCRIPT_NAME
+bench_build() {
+  local here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  build="${CHATMESH:-}"
+  if [ -n "$build" ]; then
+    [ -x "$build" ] || { echo "$1: CHATMESH=$build is not an executable" >&2; exit 2; }
+  else
+    build="$here/LocalChatMesh.Cli/bin/Release/net10.0/linux-x64/publish/chatmesh"
+    "$here/scripts/ensure-aot-toolchain" >&2
+    dotnet publish -c Release -r linux-x64 "$here/LocalChatMesh.Cli" >&2
+  fi
+}
+
+# One bench against a fresh broker. The caller has called bench_scratch and sets the array
+# bench_args. Prints "ROUND NAME cpuM=... p50=... p99=... lost=... peakRss=..." and appends
+# "ROUND NAME CPUM P99" to $dir/figures. A run that lost messages is reported, not fatal.
 #   bench_run ROUND NAME LOAD_GENERATOR BROKER_COMMAND...
 bench_run() {
   local round="$1" name="$2" loadgen="$3"; shift 3

@@ -15,7 +15,7 @@ public class PlainChatLineTests
     [TestCase("{\"type\":\"chat\",\"text\":\"hello\",\"room\":\"dev\"}", "hello", "dev")]
     [TestCase("{\"type\":\"chat\",\"text\":\"\"}", "", null)]
     [TestCase("{\"type\":\"chat\",\"text\":\"   \"}", "   ", null)]
-    [TestCase("{\"type\":\"chat\",\"text\":\"héllo 🎉 \u2028 del\u007f\",\"room\":\"café\"}", "héllo 🎉 \u2028 del\u007f", "café")]
+    [TestCase("{\"type\":\"chat\",\"text\":\"héllo 🎉 \u2028 del\u007f\",\"room\":\"café\"}", "héllo 🎉 \u2028 del\u007f", "café", TestName = "non-ASCII, a line separator and DEL")]
     [TestCase("{\"type\":\"chat\",\"text\":\"a/b <c> & 'd'\",\"room\":\"\"}", "a/b <c> & 'd'", "")]
     public void A_plain_chat_is_read_without_the_JSON_reader_to_what_the_reader_gives(string line, string text, string? room)
     {
